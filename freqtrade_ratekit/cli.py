@@ -55,7 +55,11 @@ def check_config(argv: Sequence[str]) -> int:
         description="Validate the 'ratekit' section and print the effective settings.",
     )
     parser.add_argument(
-        "-c", "--config", action="append", required=True, metavar="PATH",
+        "-c",
+        "--config",
+        action="append",
+        required=True,
+        metavar="PATH",
         help="config file(s), merged like Freqtrade does (later files win)",
     )
     parser.add_argument("--json", action="store_true", help="print only the settings as JSON")

@@ -216,24 +216,26 @@ def _format_path(path: Any) -> str:
     return "".join(parts).replace(".[", "[")
 
 
+_RULES = {
+    "type": "must be of type {}",
+    "minimum": "must be >= {}",
+    "maximum": "must be <= {}",
+    "exclusiveMinimum": "must be > {}",
+    "exclusiveMaximum": "must be < {}",
+    "pattern": "must match {}",
+    "minLength": "must not be empty",
+    "minItems": "must have at least {} item(s)",
+}
+
+
 def _describe_allowed(error: Any) -> str:
-    validator, expected = error.validator, error.validator_value
-    if validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        return f"is not a known key; allowed keys: {', '.join(allowed)}" if allowed else ""
-    messages = {
-        "type": f"must be of type {expected}",
-        "enum": f"must be one of {', '.join(map(str, expected))}",
-        "minimum": f"must be >= {expected}",
-        "maximum": f"must be <= {expected}",
-        "exclusiveMinimum": f"must be > {expected}",
-        "exclusiveMaximum": f"must be < {expected}",
-        "pattern": f"must match {expected}",
-        "minLength": "must not be empty",
-        "minItems": f"must have at least {expected} item(s)",
-        "required": f"requires the keys {', '.join(expected)}",
-    }
-    return messages.get(validator, error.message)
+    expected = error.validator_value
+    if error.validator == "enum":
+        return f"must be one of {', '.join(map(str, expected))}"
+    if error.validator == "required":
+        return f"requires the keys {', '.join(expected)}"
+    rule = _RULES.get(error.validator)
+    return rule.format(expected) if rule else str(error.message)
 
 
 def _schema_problems(section: Any) -> list[str]:

@@ -171,6 +171,8 @@ def _wrap_load_config(original: Callable[..., dict[str, Any]]) -> Callable[..., 
             raise _config_error(exc) from None
         if settings.enabled:
             activate(settings)
+        elif not _active:
+            logger.info("ratekit is disabled for this config: Freqtrade runs unpatched")
         return config
 
     return load_config

@@ -80,7 +80,7 @@ def current() -> Runtime | None:
 
 def replace(runtime: Runtime | None) -> Runtime | None:
     """Make `runtime` the current one; stop and return the one it replaces."""
-    global _current  # noqa: PLW0603 - one bot per process, like Freqtrade's own singletons
+    global _current
     with _current_lock:
         previous, _current = _current, runtime
     if previous is not None and previous is not runtime:

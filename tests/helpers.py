@@ -1,0 +1,49 @@
+"""Small shared helpers for tests: configs, free ports, HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+API_USER = "ratekit"
+API_PASSWORD = "test-password-123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def minimal_config(ratekit: Any, api_port: int = 8080) -> dict[str, Any]:
+    """A config for `webserver` mode: no exchange traffic, real REST API."""
+    config: dict[str, Any] = {
+        "exchange": {"name": "binance", "key": "", "secret": "", "pair_whitelist": ["BTC/USDT"]},
+        "stake_currency": "USDT",
+        "dry_run": True,
+        "pairlists": [{"method": "StaticPairList"}],
+        "api_server": {
+            "enabled": True,
+            "listen_ip_address": "127.0.0.1",
+            "listen_port": api_port,
+            "username": API_USER,
+            "password": API_PASSWORD,
+            "jwt_secret_key": "j" * 40,
+            "ws_token": "w" * 40,
+            "CORS_origins": [],
+        },
+    }
+    if ratekit is not None:
+        config["ratekit"] = ratekit
+    return config
+
+
+def write_config(directory: Path, ratekit: Any, api_port: int = 8080) -> Path:
+    config = minimal_config(ratekit, api_port)
+    config["user_data_dir"] = str(directory / "user_data")
+    (directory / "user_data").mkdir(exist_ok=True)
+    path = directory / "config.json"
+    path.write_text(json.dumps(config))
+    return path
