@@ -49,7 +49,7 @@ RATEKIT_SCHEMA: dict[str, Any] = {
                 "stale_after": _POSITIVE,
                 "coin_list_path": {"type": "string", "minLength": 1},
                 "coin_list_max_age": _POSITIVE,
-                "coingecko_url": {"type": "string", "pattern": "^https?://"},
+                "coingecko_url": {"type": ["string", "null"], "pattern": "^https?://"},
                 "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
             },
         },
@@ -119,7 +119,7 @@ DEFAULTS: dict[str, Any] = {
         "stale_after": 1800,
         "coin_list_path": "ratekit/coingecko_coins_list.json",
         "coin_list_max_age": 7 * 24 * 3600,
-        "coingecko_url": "https://api.coingecko.com/api/v3",
+        "coingecko_url": None,
         "timeout": 10,
     },
     "weights": {
@@ -167,7 +167,7 @@ class FiatSettings:
     stale_after: float
     coin_list_path: str
     coin_list_max_age: float
-    coingecko_url: str
+    coingecko_url: str | None
     timeout: float
 
     def resolved_coin_list_path(self, user_data_dir: str | Path | None) -> Path:

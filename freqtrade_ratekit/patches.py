@@ -197,6 +197,9 @@ def activate(settings: RatekitSettings) -> None:
             return
         _patch_api_server()
         _patch_reader_paths()
+        _patch_weights()
+        _patch_fiat()
+        _patch_rates()
         logger.info("ratekit %s active (Freqtrade %s)", _own_version(), freqtrade_version())
 
 
@@ -233,6 +236,346 @@ def _patch_reader_paths() -> None:
     for name in ("_rpc_trade_status", "_rpc_trade_statistics"):
         _active.replace(RPC, name, _as_reader(getattr(RPC, name)))
     _active.replace(FreqtradeBot, "_notify_exit", _as_reader(FreqtradeBot._notify_exit))
+
+
+# --- weights ------------------------------------------------------------------------------
+
+
+def _trading(config: dict[str, Any]) -> bool:
+    from freqtrade.enums import TRADE_MODES
+
+    return config.get("runmode") in TRADE_MODES
+
+
+def _runtime_for(settings: RatekitSettings) -> runtime.Runtime:
+    current = runtime.current()
+    if current is None:
+        current = runtime.Runtime(settings=settings, freqtrade_version=freqtrade_version())
+        runtime.replace(current)
+    return current
+
+
+def _patch_weights() -> None:
+    """Charge every ccxt REST call of a trading bot (sync, async and ws clients) to its pools."""
+    from freqtrade.exchange import Exchange
+
+    original = Exchange._init_ccxt
+
+    @functools.wraps(original)
+    def _init_ccxt(
+        self: Any, exchange_config: dict[str, Any], sync: bool, ccxt_kwargs: dict[str, Any]
+    ) -> Any:
+        api = original(self, exchange_config, sync, ccxt_kwargs)
+        settings = settings_of(self._config)
+        if settings is not None and settings.weights.mode != "off" and _trading(self._config):
+            from freqtrade_ratekit.weights import instrument
+
+            ledger = _ledger_for(settings, api, exchange_config, self.trading_mode.value)
+            instrument(api, ledger)
+        return api
+
+    _active.replace(Exchange, "_init_ccxt", _init_ccxt)
+
+
+def _ledger_for(
+    settings: RatekitSettings, api: Any, exchange_config: dict[str, Any], trading_mode: str
+) -> Any:
+    """One ledger per bot and exchange, shared by its sync, async and websocket clients."""
+    from freqtrade.exceptions import OperationalException
+
+    from freqtrade_ratekit.weights import (
+        Ledger,
+        MemoryBackend,
+        RedisBackend,
+        preset_for,
+        scope_digest,
+    )
+
+    rt = _runtime_for(settings)
+    with _lock:
+        ledger = rt.weights
+        if isinstance(ledger, Ledger) and ledger.preset.exchange_id == api.id:
+            return ledger
+        weights = settings.weights
+        try:
+            preset = preset_for(
+                api.id,
+                trading_mode=trading_mode,
+                name=weights.preset,
+                rate_limit_ms=api.rateLimit,
+                pools=weights.pools,
+                endpoints=weights.endpoints,
+            )
+        except (ValueError, KeyError) as exc:
+            raise OperationalException(f"ratekit.weights: {exc}") from None
+        if preset.fallback:
+            logger.warning("ratekit: %s", preset.message)
+        backend: Any
+        if weights.uses_redis:
+            account = exchange_config.get("key") or exchange_config.get("apiKey") or "no-key"
+            backend = RedisBackend(
+                weights.backend,
+                exchange=api.id,
+                ip_scope_id=scope_digest("ip", weights.scope_id),
+                account_scope_id=scope_digest("account", api.id, account),
+                expected_bots=weights.expected_bots,
+                socket_timeout_s=weights.redis_timeout,
+            )
+            rt.on_stop(backend.close)
+        else:
+            backend = MemoryBackend()
+        ledger = Ledger(preset, mode=weights.mode, headroom=weights.headroom, backend=backend)
+        rt.weights = ledger
+        rt.exchange_id = api.id
+        logger.info(
+            "ratekit weights: preset %s, mode %s, headroom %.0f%%, backend %s",
+            preset.name,
+            weights.mode,
+            weights.headroom * 100,
+            backend.status().kind,
+        )
+        return ledger
+
+
+# --- rates --------------------------------------------------------------------------------
+
+
+def _patch_rates() -> None:
+    from freqtrade.exchange import Exchange
+    from freqtrade.freqtradebot import FreqtradeBot
+
+    original_init = Exchange.__init__
+    original_get_rate = Exchange.get_rate
+    original_close = Exchange.close
+    original_startup = FreqtradeBot.startup
+    original_whitelist = FreqtradeBot._refresh_active_whitelist
+
+    @functools.wraps(original_init)
+    def __init__(self: Any, config: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, config, *args, **kwargs)
+        settings = settings_of(self._config)
+        if settings is not None and _trading(self._config):
+            _attach_rate_book(self, settings, original_get_rate)
+
+    @functools.wraps(original_get_rate)
+    def get_rate(
+        self: Any,
+        pair: str,
+        refresh: bool,
+        side: str,
+        is_short: bool,
+        order_book: Any = None,
+        ticker: Any = None,
+    ) -> float:
+        book = self.__dict__.get("_ratekit_rates")
+        if book is None:
+            return original_get_rate(self, pair, refresh, side, is_short, order_book, ticker)
+        if not refresh and (cached := _serve_from_memory(book, pair, side, is_short)):
+            return cached
+        try:
+            return original_get_rate(self, pair, refresh, side, is_short, order_book, ticker)
+        except Exception as exc:
+            _remember_failure(book, pair, exc)
+            raise
+
+    @functools.wraps(original_close)
+    def close(self: Any) -> None:
+        book = self.__dict__.get("_ratekit_rates")
+        if book is not None:
+            book.stop()
+        original_close(self)
+
+    @functools.wraps(original_startup)
+    def startup(self: Any) -> None:
+        original_startup(self)
+        book = self.exchange.__dict__.get("_ratekit_rates")
+        if book is not None:
+            book.start()
+            if book.settings.prewarm:
+                book.prewarm_in_background()
+
+    @functools.wraps(original_whitelist)
+    def _refresh_active_whitelist(self: Any, *args: Any, **kwargs: Any) -> list[str]:
+        whitelist = original_whitelist(self, *args, **kwargs)
+        book = self.exchange.__dict__.get("_ratekit_rates")
+        if book is not None and book.set_whitelist(whitelist) and book.settings.prewarm_whitelist:
+            book.prewarm_in_background()
+        return whitelist
+
+    _active.replace(Exchange, "__init__", __init__)
+    _active.replace(Exchange, "get_rate", get_rate)
+    _active.replace(Exchange, "close", close)
+    _active.replace(FreqtradeBot, "startup", startup)
+    _active.replace(FreqtradeBot, "_refresh_active_whitelist", _refresh_active_whitelist)
+
+
+def _serve_from_memory(book: Any, pair: str, side: str, is_short: bool) -> float | None:
+    """Rules 2 and 4 for `refresh=False` reads; None falls through to stock get_rate.
+
+    A reader gets a fresh or stale rate from memory, or a PricingError at once (Freqtrade
+    shows NaN) while the pair is fetched in the background. A trading read of a pair that
+    failed within the negative TTL gets the remembered error instead of another call.
+    """
+    from freqtrade.exceptions import PricingError
+
+    label = f"{side.capitalize()}-Rate for {pair}"
+    if is_reader_path():
+        hit = book.reader_rate(pair, side, is_short)
+        if hit.rate is not None:
+            return float(hit.rate)
+        reason = hit.error or "not cached yet, fetching in the background"
+        raise PricingError(f"{label}: {reason}")
+    error = book.caches[side].failing(pair)
+    if error is not None:
+        raise PricingError(f"{label} failed recently ({error}); retried after the negative TTL")
+    return None
+
+
+def _remember_failure(book: Any, pair: str, exc: Exception) -> None:
+    from freqtrade.exceptions import ExchangeError, PricingError
+
+    from freqtrade_ratekit.refresher import describe_error, is_transient_error
+
+    if isinstance(exc, PricingError | ExchangeError) and not is_transient_error(exc):
+        book.mark_failed(pair, describe_error(exc))
+
+
+def _attach_rate_book(exchange: Any, settings: RatekitSettings, stock_get_rate: Any) -> None:
+    """Replace the exchange's two FtTTLCaches with ratekit's, and build their refresher."""
+    from freqtrade.persistence import Trade
+
+    from freqtrade_ratekit.rates import RateBook
+    from freqtrade_ratekit.refresher import PairSpec, choose_ticker_source, pricing_needs
+
+    config = exchange._config
+    api = exchange._api
+
+    def open_trades() -> list[PairSpec]:
+        try:
+            return [PairSpec(t.pair, bool(t.is_short)) for t in Trade.get_open_trades()]
+        finally:
+            Trade.session.remove()  # the refresher thread's own session, never the bot's
+
+    def fetch(method: str, symbols: list[str] | None) -> Any:
+        if method == "fetch_ticker":
+            return api.fetch_ticker(symbols[0] if symbols else None)
+        return getattr(api, method)(symbols)
+
+    def fetch_order_book(pair: str) -> Any:
+        top = max(
+            config.get("entry_pricing", {}).get("order_book_top", 1),
+            config.get("exit_pricing", {}).get("order_book_top", 1),
+        )
+        return exchange.fetch_l2_order_book(pair, top)
+
+    def store_rates(spec: PairSpec, data: Any) -> None:
+        # Freqtrade's own formula, fed with the batched data: identical to a fresh fetch
+        for side in ("entry", "exit"):
+            stock_get_rate(
+                exchange,
+                spec.pair,
+                True,
+                side,
+                spec.is_short,
+                order_book=data.order_book,
+                ticker=data.ticker,
+            )
+
+    def choose_source(pairs: list[str], need_last: bool) -> Any:
+        return choose_ticker_source(
+            api,
+            pairs,
+            need_last=need_last,
+            tickers_have_bid_ask=exchange._ft_has.get("tickers_have_bid_ask", True),
+        )
+
+    book = RateBook(
+        settings.rate_cache,
+        open_trades=open_trades,
+        choose_source=choose_source,
+        fetch=fetch,
+        fetch_order_book=fetch_order_book,
+        store_rates=store_rates,
+        pricing=lambda: pricing_needs(
+            config.get("entry_pricing", {}), config.get("exit_pricing", {})
+        ),
+    )
+    with exchange._cache_lock:
+        exchange._entry_rate_cache = book.caches["entry"]
+        exchange._exit_rate_cache = book.caches["exit"]
+    exchange._ratekit_rates = book
+    rt = _runtime_for(settings)
+    rt.rate_cache = book
+    rt.exchange_id = api.id
+    rt.on_stop(book.stop)
+
+
+# --- fiat ---------------------------------------------------------------------------------
+
+
+def _patch_fiat() -> None:
+    """RPC builds its converter through this module global: hand it the background one."""
+    from freqtrade.rpc import rpc as rpc_module
+
+    stock_converter = rpc_module.CryptoToFiatConverter
+
+    def converter_for(config: dict[str, Any]) -> Any:
+        settings = settings_of(config)
+        if settings is None or not settings.fiat.background_refresh:
+            return stock_converter(config)
+        return _background_fiat(settings, config)
+
+    _active.replace(rpc_module, "CryptoToFiatConverter", converter_for)
+
+
+def _background_fiat(settings: RatekitSettings, config: dict[str, Any]) -> Any:
+    """One converter per bot (stock's is a singleton too), started once, stopped with the bot."""
+    from freqtrade.constants import SUPPORTED_FIAT
+    from freqtrade.rpc.fiat_convert import coingecko_mapping
+
+    from freqtrade_ratekit.fiat import BackgroundFiatConverter
+
+    rt = _runtime_for(settings)
+    with _lock:
+        if isinstance(rt.fiat, BackgroundFiatConverter):
+            return rt.fiat
+        fiat = settings.fiat
+        coingecko = config.get("coingecko", {})
+        converter = BackgroundFiatConverter(
+            base_url=fiat.coingecko_url,
+            api_key=coingecko.get("api_key", ""),
+            is_demo=coingecko.get("is_demo", True),
+            refresh_interval=fiat.refresh_interval,
+            stale_after=fiat.stale_after,
+            coin_list_path=fiat.resolved_coin_list_path(config.get("user_data_dir")),
+            coin_list_max_age=fiat.coin_list_max_age,
+            supported_fiat=SUPPORTED_FIAT,
+            symbol_overrides=coingecko_mapping,
+            timeout=fiat.timeout,
+            shared_store=_shared_fiat_store(settings, rt),
+        )
+        converter.start()
+        rt.fiat = converter
+        rt.on_stop(converter.stop)
+        return converter
+
+
+def _shared_fiat_store(settings: RatekitSettings, rt: runtime.Runtime) -> Any:
+    """With a Redis weights backend, N bots share one CoinGecko refresh per period."""
+    if not settings.weights.uses_redis:
+        return None
+    import redis
+
+    from freqtrade_ratekit.fiat import RedisFiatStore
+
+    client = redis.Redis.from_url(
+        settings.weights.backend,
+        socket_timeout=settings.weights.redis_timeout,
+        socket_connect_timeout=settings.weights.redis_timeout,
+        retry_on_timeout=False,
+    )
+    rt.on_stop(client.close)
+    return RedisFiatStore(client)
 
 
 # --- REST API -----------------------------------------------------------------------------
@@ -285,4 +628,4 @@ def redirect_coingecko(url: str) -> None:
         original(self, *args, **kwargs)
         self.api_base_url = base
 
-    FtCoinGeckoApi.__init__ = __init__  # type: ignore[method-assign]
+    setattr(FtCoinGeckoApi, "__init__", __init__)  # noqa: B010 - mypy forbids assigning __init__

@@ -22,6 +22,7 @@ PATCHABLE = [
     (Exchange, "close"),
     (FreqtradeBot, "_notify_exit"),
     (FreqtradeBot, "startup"),
+    (FreqtradeBot, "_refresh_active_whitelist"),
     (rpc_module.RPC, "_rpc_trade_status"),
     (rpc_module.RPC, "_rpc_trade_statistics"),
     (rpc_module, "CryptoToFiatConverter"),

@@ -1,0 +1,153 @@
+"""The rates of one exchange: entry and exit caches, their refresher, reader answers, figures.
+
+Plain code: the Freqtrade-specific parts (open trades, ccxt calls, the stock rate formula)
+come in as callables from `patches.py`, so this is testable without a bot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from freqtrade_ratekit.config import RateCacheSettings
+from freqtrade_ratekit.rate_cache import CachedRate, RateCache
+from freqtrade_ratekit.refresher import (
+    MarketData,
+    PairSpec,
+    PricingNeeds,
+    RateRefresher,
+    RefreshReport,
+    TickerSource,
+    pairs_due,
+)
+
+logger = logging.getLogger(__name__)
+
+SIDES = ("entry", "exit")
+
+
+class RateBook:
+    """Both side caches of one exchange and the background work that keeps them warm."""
+
+    def __init__(
+        self,
+        settings: RateCacheSettings,
+        *,
+        open_trades: Callable[[], Iterable[PairSpec]],
+        choose_source: Callable[[list[str], bool], TickerSource],
+        fetch: Callable[[str, list[str] | None], Any],
+        fetch_order_book: Callable[[str], Any],
+        store_rates: Callable[[PairSpec, MarketData], None],
+        pricing: Callable[[], PricingNeeds],
+    ) -> None:
+        self.settings = settings
+        self.caches = {
+            side: RateCache(
+                maxsize=settings.maxsize,
+                ttl=settings.ttl,
+                stale_ttl=settings.stale_ttl,
+                negative_ttl=settings.negative_ttl,
+                name=side,
+            )
+            for side in SIDES
+        }
+        self._open_trades = open_trades
+        self._whitelist: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+        self.last_prewarm: RefreshReport | None = None
+        # refresh pairs that would go stale before the next periodic run
+        self._horizon = min(settings.ttl, settings.refresh_interval * 1.5)
+        self.refresher = RateRefresher(
+            pairs_provider=self.tracked_pairs,
+            needs_refresh=lambda pairs: pairs_due(
+                self.caches.values(), pairs, horizon=self._horizon
+            ),
+            choose_source=choose_source,
+            fetch=fetch,
+            fetch_order_book=fetch_order_book,
+            store_rates=store_rates,
+            mark_failed=self.mark_failed,
+            pricing=pricing,
+            interval=settings.refresh_interval,
+            name="ratekit-rates",
+        )
+
+    # -- reads -----------------------------------------------------------------------------
+    def reader_rate(self, pair: str, side: str, is_short: bool) -> CachedRate:
+        """What a REST/Telegram reader is shown: from memory only; misses fetched later."""
+        hit = self.caches[side].read(pair)
+        if hit.state != "fresh":
+            self.refresher.request([PairSpec(pair, is_short)])
+        return hit
+
+    def _due(self, pairs: list[str]) -> list[str]:
+        return pairs_due(self.caches.values(), pairs, horizon=self._horizon)
+
+    def mark_failed(self, pair: str, error: str) -> None:
+        for cache in self.caches.values():
+            cache.mark_failed(pair, error)
+
+    # -- what to keep warm -----------------------------------------------------------------
+    def tracked_pairs(self) -> list[PairSpec]:
+        specs = list(self._open_trades())
+        if self.settings.prewarm_whitelist:
+            with self._lock:
+                whitelist = self._whitelist
+            specs.extend(PairSpec(pair) for pair in whitelist)
+        return specs
+
+    def set_whitelist(self, pairs: Iterable[str]) -> bool:
+        """Remember the active whitelist; True when it changed."""
+        new = tuple(pairs)
+        with self._lock:
+            changed, self._whitelist = new != self._whitelist, new
+        return changed
+
+    # -- background work -------------------------------------------------------------------
+    def start(self) -> None:
+        self.refresher.start()
+
+    def stop(self) -> None:
+        self.refresher.stop()
+
+    def prewarm(self) -> RefreshReport:
+        report = self.refresher.refresh()
+        self.last_prewarm = report
+        logger.info(
+            "ratekit pre-warm: %d of %d pairs in %.2f s via %s%s",
+            len(report.stored),
+            len(report.requested),
+            report.seconds,
+            report.method,
+            f" ({len(report.failed)} failing)" if report.failed else "",
+        )
+        return report
+
+    def prewarm_in_background(self) -> None:
+        threading.Thread(target=self._prewarm_quietly, name="ratekit-prewarm", daemon=True).start()
+
+    def _prewarm_quietly(self) -> None:
+        try:
+            self.prewarm()
+        except Exception as exc:  # the periodic refresher retries with backoff
+            logger.warning("ratekit pre-warm failed: %s", exc)
+
+    # -- figures ---------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        last_run = self.refresher.last_run
+        return {
+            "sides": {side: cache.snapshot() for side, cache in self.caches.items()},
+            "last_prewarm": self.last_prewarm.as_dict() if self.last_prewarm else None,
+            "last_refresh": last_run.as_dict() if last_run else None,
+            "refresher": self.refresher.status(),
+            "settings": {
+                "maxsize": self.settings.maxsize,
+                "ttl": self.settings.ttl,
+                "stale_ttl": self.settings.stale_ttl,
+                "negative_ttl": self.settings.negative_ttl,
+                "refresh_interval": self.settings.refresh_interval,
+                "prewarm_whitelist": self.settings.prewarm_whitelist,
+            },
+        }

@@ -1,0 +1,23 @@
+"""Bundled emulators (Binance spot REST, CoinGecko) and the end-to-end harness.
+
+Used by ``freqtrade-ratekit demo`` / ``emulator``, the tests and the benchmarks. Importing this
+package does not import Freqtrade; the harness does, lazily, when a bot is started.
+"""
+
+from freqtrade_ratekit.sim.coingecko import CoinGeckoEmulator, start_coingecko_emulator
+from freqtrade_ratekit.sim.exchange import (
+    ExchangeEmulator,
+    exchange_ccxt_config,
+    start_exchange_emulator,
+)
+from freqtrade_ratekit.sim.server import RunningEmulator, SettingsError
+
+__all__ = [
+    "CoinGeckoEmulator",
+    "ExchangeEmulator",
+    "RunningEmulator",
+    "SettingsError",
+    "exchange_ccxt_config",
+    "start_coingecko_emulator",
+    "start_exchange_emulator",
+]

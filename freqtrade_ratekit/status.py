@@ -1,0 +1,683 @@
+"""`freqtrade-ratekit status`: a running bot's ratekit state, read over its REST API.
+
+It connects the way `freqtrade-client` does (the `api_server` section of a config file, basic
+auth, `FtRestClient`'s session), with three additions freqtrade-client lacks: `--url`,
+`--username` and `--password` override the config, several `-c` files merge like Freqtrade
+merges them, and Freqtrade's own `FREQTRADE__API_SERVER__*` environment variables apply, so a
+password need not appear on the command line.
+
+Every failure names the problem and the URL (never the password) and exits non-zero, because
+this command is what users run when something already looks wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from freqtrade_ratekit.config import mask_url
+
+STATUS_PATH = "/api/v1/ratekit/status"
+PING_PATH = "/api/v1/ping"
+DEFAULT_CONFIG = "config.json"
+DEFAULT_WATCH_INTERVAL = 2.0
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # bad config, unexpected answer
+EXIT_USAGE = 2  # argparse's own code for bad arguments
+EXIT_UNREACHABLE = 3
+EXIT_UNAUTHORIZED = 4
+EXIT_NOT_ENABLED = 5
+
+_STATE_STYLES = {
+    "fresh": "green",
+    "stale": "yellow",
+    "failing": "red",
+    "never": "red",
+}
+_STATE_ORDER = {"failing": 0, "never": 0, "stale": 1, "fresh": 2}
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+MISSING = "-"
+
+
+class StatusError(Exception):
+    """A failure with a message fit for the user and the exit code it deserves."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the bot's REST API is and how to log in; `shown_url` is safe to print."""
+
+    server_url: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def shown_url(self) -> str:
+        return mask_url(self.server_url)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="freqtrade-ratekit status",
+        description=(
+            "Show a running bot's ratekit state (rate cache, fiat, weights) over its REST API. "
+            "Connection options work like freqtrade-client's."
+        ),
+        epilog=(
+            "Credentials come from --username/--password, else FREQTRADE__API_SERVER__USERNAME/"
+            "PASSWORD, else the config's api_server section. Exit codes: 0 ok, 1 error, "
+            f"2 usage, {EXIT_UNREACHABLE} unreachable, {EXIT_UNAUTHORIZED} wrong credentials, "
+            f"{EXIT_NOT_ENABLED} ratekit not enabled on the bot."
+        ),
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        metavar="PATH",
+        help=f"config file(s) with an api_server section, merged like Freqtrade does "
+        f"(default: {DEFAULT_CONFIG} when it exists)",
+    )
+    parser.add_argument(
+        "--url", help="server URL, e.g. http://127.0.0.1:8080 (overrides the config)"
+    )
+    parser.add_argument("--username", help="API username (overrides the config)")
+    parser.add_argument("--password", help="API password (overrides the config)")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="HTTP timeout"
+    )
+    parser.add_argument(
+        "--top", type=int, default=10, metavar="N", help="rows per list (entries, endpoints)"
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help=f"print the raw {STATUS_PATH} JSON and exit"
+    )
+    output.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=DEFAULT_WATCH_INTERVAL,
+        metavar="SECONDS",
+        help=f"refresh every SECONDS (default {DEFAULT_WATCH_INTERVAL:g}) until Ctrl-C",
+    )
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run `freqtrade-ratekit status ARGV`; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:  # --help or bad arguments: argparse has printed why
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.watch is not None and args.watch <= 0:
+        parser.print_usage(sys.stderr)
+        print("freqtrade-ratekit status: error: --watch needs a positive interval", file=sys.stderr)
+        return EXIT_USAGE
+    console = Console()
+    try:
+        client = StatusClient(resolve_connection(args), timeout=args.timeout)
+        status = client.fetch()
+        if args.json:
+            print(json.dumps(status, indent=2))
+        elif args.watch is not None:
+            watch(client, console, args.watch, top=args.top, first=status)
+        else:
+            console.print(render_status(status, client.connection.shown_url, top=args.top))
+    except StatusError as exc:
+        print(f"freqtrade-ratekit status: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+# -- connection ------------------------------------------------------------------------------
+
+
+def resolve_connection(args: argparse.Namespace) -> Connection:
+    """Config file(s), then FREQTRADE__* environment variables, then command-line flags."""
+    api_server: dict[str, Any] = {}
+    files = args.config or ([DEFAULT_CONFIG] if Path(DEFAULT_CONFIG).is_file() else [])
+    if files:
+        api_server.update(_load_api_server(files))
+    elif not args.url:
+        raise StatusError(
+            f"no {DEFAULT_CONFIG} in {Path.cwd()}; pass -c CONFIG (with an api_server section) "
+            "or --url http://HOST:PORT"
+        )
+    api_server.update(_api_server_from_environment())
+
+    if args.url:
+        server_url = args.url
+    else:
+        host = str(api_server.get("listen_ip_address", "127.0.0.1"))
+        host = _WILDCARD_HOSTS.get(host, host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        server_url = f"http://{host}:{api_server.get('listen_port', 8080)}"
+    if "://" not in server_url:
+        server_url = f"http://{server_url}"
+    username = args.username if args.username is not None else api_server.get("username")
+    password = args.password if args.password is not None else api_server.get("password")
+    return Connection(
+        server_url=server_url.rstrip("/"),
+        username=None if username is None else str(username),
+        password=None if password is None else str(password),
+    )
+
+
+def _load_api_server(files: list[str]) -> dict[str, Any]:
+    from freqtrade.configuration.load_config import load_from_files
+
+    try:
+        config = load_from_files(files)
+    except Exception as exc:  # Freqtrade raises OperationalException/ConfigurationError
+        raise StatusError(f"could not load {', '.join(files)}: {exc}") from None
+    section = config.get("api_server")
+    return dict(section) if isinstance(section, Mapping) else {}
+
+
+def _api_server_from_environment() -> dict[str, Any]:
+    from freqtrade.configuration.environment_vars import environment_vars_to_dict
+
+    section = environment_vars_to_dict().get("api_server")
+    return dict(section) if isinstance(section, Mapping) else {}
+
+
+class StatusClient:
+    """Reads `/api/v1/ratekit/status` through freqtrade-client's session and basic auth.
+
+    `FtRestClient._call` swallows connection errors and ignores the HTTP status, so the
+    request goes through its session directly and every failure is classified here.
+    """
+
+    def __init__(self, connection: Connection, timeout: float = 10.0) -> None:
+        from freqtrade_client import FtRestClient
+
+        self.connection = connection
+        self._timeout = timeout
+        self._client = FtRestClient(
+            connection.server_url, connection.username, connection.password, timeout=timeout
+        )
+
+    def fetch(self) -> dict[str, Any]:
+        response = self._get(STATUS_PATH)
+        url = self.connection.shown_url
+        if response.status_code == 401:
+            if not self.connection.username or not self.connection.password:
+                raise StatusError(
+                    f"{url} wants a username and password (HTTP 401): set api_server.username/"
+                    "password in the config, or pass --username/--password",
+                    EXIT_UNAUTHORIZED,
+                )
+            raise StatusError(
+                f"wrong username or password for {url} (HTTP 401, user "
+                f"{self.connection.username!r})",
+                EXIT_UNAUTHORIZED,
+            )
+        if response.status_code == 404:
+            raise self._explain_not_found()
+        if response.status_code == 503:
+            raise StatusError(
+                f"ratekit is installed in the bot at {url} but not active (HTTP 503): "
+                "is 'ratekit.enabled' true, and has the bot finished starting?",
+                EXIT_NOT_ENABLED,
+            )
+        if response.status_code != 200:
+            raise StatusError(
+                f"{url}{STATUS_PATH} answered HTTP {response.status_code}: {_short(response.text)}"
+            )
+        try:
+            status = response.json()
+        except ValueError:
+            raise StatusError(
+                f"{url}{STATUS_PATH} did not answer JSON: {_short(response.text)}"
+            ) from None
+        if not isinstance(status, dict):
+            raise StatusError(f"{url}{STATUS_PATH} answered {type(status).__name__}, not an object")
+        return status
+
+    def _get(self, path: str) -> requests.Response:
+        url = self.connection.shown_url
+        try:
+            return self._client._session.get(
+                f"{self.connection.server_url}{path}",
+                headers={"Accept": "application/json"},
+                timeout=self._timeout,
+            )
+        except requests.Timeout:
+            raise StatusError(
+                f"no answer from {url} within {self._timeout:g} s (is the bot busy or hung?)",
+                EXIT_UNREACHABLE,
+            ) from None
+        except requests.ConnectionError as exc:
+            problem = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+            raise StatusError(
+                f"cannot reach the Freqtrade REST API at {url}: {problem}. Is the bot running "
+                "with api_server.enabled, and is this its listen address and port?",
+                EXIT_UNREACHABLE,
+            ) from None
+        except requests.RequestException as exc:
+            raise StatusError(
+                f"request to {url} failed: {type(exc).__name__}", EXIT_UNREACHABLE
+            ) from None
+
+    def _explain_not_found(self) -> StatusError:
+        """A 404 means either a bot without ratekit or no Freqtrade API at all: tell which."""
+        url = self.connection.shown_url
+        try:
+            is_freqtrade = self._get(PING_PATH).json().get("status") == "pong"
+        except (StatusError, ValueError, AttributeError):
+            is_freqtrade = False
+        if is_freqtrade:
+            return StatusError(
+                f"ratekit is not enabled on the bot at {url} ({STATUS_PATH} is not found): "
+                "start the bot with `freqtrade-ratekit trade ...` and set "
+                '"ratekit": {"enabled": true} in its config',
+                EXIT_NOT_ENABLED,
+            )
+        return StatusError(
+            f"no Freqtrade REST API at {url} ({STATUS_PATH} and {PING_PATH} are not found): "
+            "check --url or api_server.listen_ip_address/listen_port",
+            EXIT_ERROR,
+        )
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- live view -------------------------------------------------------------------------------
+
+
+def watch(
+    client: StatusClient,
+    console: Console,
+    interval: float,
+    *,
+    top: int,
+    first: dict[str, Any] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Redraw the tables every `interval` seconds until Ctrl-C (KeyboardInterrupt).
+
+    A failed refresh is shown above the last good figures instead of ending the view: a bot
+    restarting for a moment should not need the command restarted too.
+    """
+    url = client.connection.shown_url
+    status = first if first is not None else client.fetch()
+    view = render_status(status, url, top=top, now=clock())
+    with Live(view, console=console, auto_refresh=False) as live:
+        while True:
+            sleep(interval)
+            try:
+                status = client.fetch()
+                view = render_status(status, url, top=top, now=clock())
+            except StatusError as exc:
+                error = Text(f"refresh failed at {time.strftime('%H:%M:%S')}: {exc}", "bold red")
+                live.update(Group(error, view), refresh=True)
+                continue
+            live.update(view, refresh=True)
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+
+def render_status(
+    status: Mapping[str, Any], shown_url: str, *, top: int = 10, now: float | None = None
+) -> RenderableType:
+    """The whole status document as rich renderables; tolerant of missing keys and sections."""
+    now = time.time() if now is None else now
+    header = Text.assemble(
+        ("ratekit ", "bold"),
+        str(status.get("version", "?")),
+        "  Freqtrade ",
+        str(status.get("freqtrade_version", "?")),
+        "  exchange ",
+        str(status.get("exchange") or "?"),
+        "  ",
+        ("enabled", "green") if status.get("enabled") else ("disabled", "red"),
+        f"  {shown_url}",
+        f"  at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}",
+    )
+    parts: list[RenderableType] = [header]
+    parts += _rate_cache_parts(_mapping(status.get("rate_cache")), top, now)
+    parts += _fiat_parts(_mapping(status.get("fiat")), now)
+    parts += _weights_parts(_mapping(status.get("weights")), top, now)
+    return Group(*parts)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _records(value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list | tuple):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+def _inactive(section: Mapping[str, Any], title: str) -> list[RenderableType]:
+    if section and section.get("active", True) is not False:
+        return []
+    return [Text(f"{title}: not active", "dim")]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _fmt_count(value: Any) -> str:
+    number = _number(value)
+    if number is None:
+        return MISSING
+    return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
+
+
+def _fmt_rate(value: Any) -> str:
+    number = _number(value)
+    return MISSING if number is None else f"{number:.8g}"
+
+
+def _fmt_ratio(value: Any) -> str:
+    number = _number(value)
+    return MISSING if number is None else f"{number:.1%}"
+
+
+def _fmt_seconds(value: Any) -> str:
+    """Durations and ages, in the unit a person reads at a glance."""
+    seconds = _number(value)
+    if seconds is None:
+        return MISSING
+    if abs(seconds) < 10:
+        return f"{seconds:.2f} s"
+    if abs(seconds) < 120:
+        return f"{seconds:.0f} s"
+    if abs(seconds) < 7200:
+        return f"{seconds / 60:.1f} min"
+    if abs(seconds) < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} d"
+
+
+def _fmt_ago(timestamp: Any, now: float) -> str:
+    at = _number(timestamp)
+    return MISSING if at is None else f"{_fmt_seconds(now - at)} ago"
+
+
+def _state(value: Any) -> Text:
+    state = str(value) if value is not None else MISSING
+    return Text(state, _STATE_STYLES.get(state, ""))
+
+
+def _text(value: Any) -> Text:
+    """Snapshot strings as plain text: an error message with [brackets] is not rich markup."""
+    return Text(MISSING if value in (None, "") else str(value))
+
+
+def _table(title: str, columns: Iterable[str], numeric: Iterable[str] = ()) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold", expand=False)
+    right = set(numeric)
+    for column in columns:
+        table.add_column(column, justify="right" if column in right else "left")
+    return table
+
+
+def _rate_cache_parts(cache: Mapping[str, Any], top: int, now: float) -> list[RenderableType]:
+    inactive = _inactive(cache, "Rate cache")
+    if inactive:
+        return inactive
+    figures = (
+        "Entries",
+        "Hit ratio",
+        "Hits",
+        "Misses",
+        "Stale reads",
+        "Negative hits",
+        "Evictions",
+    )
+    table = _table("Rate cache", ("Side", *figures, "TTL fresh/stale/neg."), figures)
+    entries: list[tuple[str, Mapping[str, Any]]] = []
+    for side, side_snapshot in _mapping(cache.get("sides")).items():
+        side_figures = _mapping(side_snapshot)
+        ttls = "/".join(
+            _fmt_seconds(side_figures.get(key)) for key in ("ttl", "stale_ttl", "negative_ttl")
+        )
+        table.add_row(
+            _text(side),
+            f"{_fmt_count(side_figures.get('size'))} / {_fmt_count(side_figures.get('capacity'))}",
+            _fmt_ratio(side_figures.get("hit_ratio")),
+            _fmt_count(side_figures.get("hits")),
+            _fmt_count(side_figures.get("misses")),
+            _fmt_count(side_figures.get("stale_reads")),
+            _fmt_count(side_figures.get("negative_hits")),
+            _fmt_count(side_figures.get("evictions")),
+            ttls,
+        )
+        entries += [(str(side), entry) for entry in _records(side_figures.get("entries"))]
+    parts: list[RenderableType] = [table]
+
+    prewarm = _mapping(cache.get("last_prewarm"))
+    if prewarm:
+        line = Text(
+            f"Last pre-warm: {_fmt_count(prewarm.get('pairs'))} pairs in "
+            f"{_fmt_seconds(prewarm.get('seconds'))}, {_fmt_ago(prewarm.get('at'), now)}, "
+            f"via {prewarm.get('method') or MISSING}"
+        )
+        failed, failed_pairs = _number(prewarm.get("failed")), prewarm.get("failed_pairs")
+        if failed:
+            line.append(f", {failed:.0f} failed", "red")
+            if isinstance(failed_pairs, list) and failed_pairs:
+                names = ", ".join(map(str, failed_pairs[:5]))
+                line.append(f" ({names}{', ...' if failed > 5 else ''})", "red")
+        if prewarm.get("error"):
+            line.append(f"; error: {prewarm['error']}", "red")
+        parts.append(line)
+    else:
+        parts.append(Text("Last pre-warm: none yet", "dim"))
+    refresher = _mapping(cache.get("refresher"))
+    if refresher:
+        line = Text(
+            f"Refresher: {'running' if refresher.get('running') else 'stopped'}, every "
+            f"{_fmt_seconds(refresher.get('interval_s'))}, {_fmt_count(refresher.get('runs'))} "
+            f"runs, last {_fmt_ago(refresher.get('last_run_at'), now)} "
+            f"({_fmt_seconds(refresher.get('last_duration_s'))})"
+        )
+        failures = _number(refresher.get("consecutive_failures")) or 0
+        if failures or refresher.get("last_error"):
+            line.append(
+                f", {failures:.0f} failures in a row: {refresher.get('last_error') or MISSING}",
+                "red",
+            )
+        parts.append(line)
+
+    if entries:
+        # the pairs that need attention first: failing, then stale, then the oldest
+        entries.sort(
+            key=lambda item: (
+                _STATE_ORDER.get(str(item[1].get("state")), 3),
+                -(_number(item[1].get("age_s")) or 0.0),
+            )
+        )
+        shown = entries[: max(top, 0)]
+        title = f"Cached rates ({len(shown)} of {len(entries)}, worst first)"
+        table = _table(title, ("Side", "Pair", "Rate", "Age", "State", "Error"), ("Rate", "Age"))
+        for side, entry in shown:
+            table.add_row(
+                _text(side),
+                _text(entry.get("pair")),
+                _fmt_rate(entry.get("rate")),
+                _fmt_seconds(entry.get("age_s")),
+                _state(entry.get("state")),
+                _text(entry.get("error")),
+            )
+        parts.append(table)
+    return parts
+
+
+def _fiat_parts(fiat: Mapping[str, Any], now: float) -> list[RenderableType]:
+    inactive = _inactive(fiat, "Fiat")
+    if inactive:
+        return inactive
+    if fiat.get("enabled") is False:
+        return [Text("Fiat: disabled (no fiat_display_currency)", "dim")]
+    parts: list[RenderableType] = []
+    numeric = ("Price", "Age", "Next refresh")
+    table = _table(
+        "Fiat prices", ("Pair", "Price", "Age", "State", "Next refresh", "Last error"), numeric
+    )
+    for record in _records(fiat.get("pairs")):
+        table.add_row(
+            _text(record.get("pair")),
+            _fmt_rate(record.get("price")),
+            _fmt_seconds(record.get("age_s")),
+            _state(record.get("state")),
+            _fmt_seconds(record.get("next_refresh_in_s")),
+            _text(record.get("last_error")),
+        )
+    parts.append(table)
+
+    calls = _mapping(fiat.get("calls"))
+    coin_list = _mapping(fiat.get("coin_list"))
+    line = Text(
+        f"CoinGecko {fiat.get('base_url') or MISSING}: simple/price "
+        f"{_fmt_count(calls.get('simple_price'))}, coins/list {_fmt_count(calls.get('coins_list'))}"
+        f", errors {_fmt_count(calls.get('errors'))}, 429s {_fmt_count(calls.get('status_429'))}; "
+        f"last refresh {_fmt_ago(fiat.get('last_refresh_at'), now)}; coin list "
+        f"{_fmt_count(coin_list.get('entries'))} coins ({coin_list.get('source') or MISSING}, "
+        f"{_fmt_seconds(coin_list.get('age_s'))} old)"
+    )
+    if _paused(fiat.get("paused_until"), now):
+        line.append(f"; paused for {_fmt_seconds(fiat['paused_until'] - now)}", "yellow")
+    failures = _number(fiat.get("consecutive_failures")) or 0
+    if failures:
+        line.append(f"; {failures:.0f} failures in a row", "red")
+    parts.append(line)
+    return parts
+
+
+def _weights_parts(weights: Mapping[str, Any], top: int, now: float) -> list[RenderableType]:
+    inactive = _inactive(weights, "Weights")
+    if inactive:
+        return inactive
+    headroom = _number(weights.get("headroom"))
+    parts: list[RenderableType] = [
+        Text(
+            f"Weights: mode {weights.get('mode') or MISSING}, preset "
+            f"{weights.get('preset') or MISSING}, headroom "
+            f"{MISSING if headroom is None else f'{headroom:.0%}'}, exchange "
+            f"{weights.get('exchange') or MISSING}",
+            "bold",
+        )
+    ]
+    backend = _mapping(weights.get("backend"))
+    if backend:
+        healthy, degraded = backend.get("healthy"), backend.get("degraded")
+        state = (
+            ("degraded (local share)", "bold red")
+            if degraded
+            else ("healthy", "green")
+            if healthy
+            else ("unhealthy", "bold red")
+        )
+        line = Text.assemble(
+            "Backend: ",
+            str(backend.get("kind") or MISSING),
+            f", scope {backend.get('scope') or MISSING}, ",
+            state,
+        )
+        if backend.get("detail"):
+            line.append(f" - {backend['detail']}")
+        parts.append(line)
+
+    pools = _records(weights.get("pools"))
+    if pools:
+        numeric = ("Use", "Used", "Effective", "Limit", "Window", "Remaining", "Server")
+        columns = ("Pool", "Scope", "Usage", *numeric, "Paused", "429", "418")
+        table = _table("Pools", columns, (*numeric, "429", "418"))
+        for pool in pools:
+            used = _number(pool.get("used"))
+            capacity = _number(pool.get("effective_limit")) or _number(pool.get("limit"))
+            share = used / capacity if used is not None and capacity else None
+            bar: RenderableType = MISSING
+            if share is not None:
+                style = "red" if share >= 0.9 else "yellow" if share >= 0.7 else "green"
+                bar = ProgressBar(
+                    total=100, completed=min(share, 1.0) * 100, width=20, complete_style=style
+                )
+            paused_until = pool.get("paused_until")
+            table.add_row(
+                _text(pool.get("name")),
+                _text(pool.get("scope")),
+                bar,
+                _fmt_ratio(share),
+                _fmt_count(pool.get("used")),
+                _fmt_count(pool.get("effective_limit")),
+                _fmt_count(pool.get("limit")),
+                _fmt_seconds(pool.get("interval_s")),
+                _fmt_count(pool.get("remaining")),
+                _fmt_count(pool.get("server_used")),
+                Text("yes", "bold red") if _paused(paused_until, now) else Text("no"),
+                _fmt_count(pool.get("status_429")),
+                _fmt_count(pool.get("status_418")),
+            )
+        parts.append(table)
+
+    endpoints = _records(weights.get("endpoints"))
+    if endpoints:
+        endpoints.sort(key=lambda record: -(_number(record.get("weight")) or 0.0))
+        shown = endpoints[: max(top, 0)]
+        figures = ("Calls", "Weight", "Waited", "429", "418")
+        title = f"Endpoints by weight ({len(shown)} of {len(endpoints)})"
+        table = _table(title, ("Endpoint", *figures), figures)
+        for record in shown:
+            table.add_row(
+                _text(record.get("endpoint")),
+                _fmt_count(record.get("calls")),
+                _fmt_count(record.get("weight")),
+                _fmt_seconds(record.get("wait_s")),
+                _fmt_count(record.get("status_429")),
+                _fmt_count(record.get("status_418")),
+            )
+        totals = _mapping(weights.get("totals"))
+        if totals:
+            table.add_section()
+            table.add_row(
+                Text("total", "bold"),
+                _fmt_count(totals.get("calls")),
+                _fmt_count(totals.get("weight")),
+                _fmt_seconds(totals.get("wait_s")),
+                _fmt_count(totals.get("status_429")),
+                _fmt_count(totals.get("status_418")),
+            )
+        parts.append(table)
+    return parts
+
+
+def _paused(paused_until: Any, now: float) -> bool:
+    until = _number(paused_until)
+    return until is not None and until > now

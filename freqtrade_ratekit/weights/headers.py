@@ -1,0 +1,153 @@
+"""Usage headers of exchange responses, turned into readings the ledger can merge.
+
+Formats (each exchange's documented header names, see presets.py for the sources):
+- "binance": X-MBX-USED-WEIGHT-<n><S|M|H|D> (weight used by the IP in that interval) and
+  X-MBX-ORDER-COUNT-<n><S|M|H|D> (orders placed by the account in that interval).
+- "gate": X-Gate-RateLimit-Requests-Remain / -Limit / -Reset-Timestamp (per endpoint).
+- "ratelimit": the common X-RateLimit-Limit / -Remaining / -Reset (per endpoint).
+- "okx", "bitfinex": no usage headers on REST; only status codes and Retry-After count.
+Every format also understands the generic X-RateLimit-* headers when present.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+_INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_BINANCE_HEADER = re.compile(r"^x-mbx-(used-weight|order-count)-(\d+)([smhd])$")
+
+
+@dataclass(frozen=True)
+class UsageReading:
+    """What the exchange says about one limit.
+
+    `kind` is "weight", "orders" or "requests"; `interval_s` None means "the endpoint's own
+    window" (Gate, X-RateLimit-*). `reset_at` is a unix timestamp when known.
+    """
+
+    kind: str
+    interval_s: float | None
+    used: float
+    limit: float | None = None
+    remaining: float | None = None
+    reset_at: float | None = None
+
+
+def parse_usage(
+    header_format: str, headers: Mapping[str, str] | None, now: float
+) -> list[UsageReading]:
+    """All usage readings in `headers` for `header_format`; unparsable values are skipped."""
+    if not headers:
+        return []
+    lowered = {str(key).lower(): str(value) for key, value in headers.items()}
+    readings: list[UsageReading] = []
+    if header_format == "binance":
+        readings.extend(_binance(lowered))
+    elif header_format == "gate":
+        readings.extend(
+            _remaining_style(
+                lowered,
+                limit="x-gate-ratelimit-limit",
+                remaining="x-gate-ratelimit-requests-remain",
+                reset="x-gate-ratelimit-reset-timestamp",
+                now=now,
+            )
+        )
+    if not readings:
+        readings.extend(
+            _remaining_style(
+                lowered,
+                limit="x-ratelimit-limit",
+                remaining="x-ratelimit-remaining",
+                reset="x-ratelimit-reset",
+                now=now,
+            )
+        )
+    return readings
+
+
+def _binance(headers: Mapping[str, str]) -> list[UsageReading]:
+    readings = []
+    for name, value in headers.items():
+        match = _BINANCE_HEADER.match(name)
+        used = _number(value)
+        if match is None or used is None:
+            continue
+        kind = "weight" if match.group(1) == "used-weight" else "orders"
+        interval = int(match.group(2)) * _INTERVAL_SECONDS[match.group(3)]
+        readings.append(UsageReading(kind, float(interval), used))
+    return readings
+
+
+def _remaining_style(
+    headers: Mapping[str, str], *, limit: str, remaining: str, reset: str, now: float
+) -> list[UsageReading]:
+    limit_value = _number(headers.get(limit))
+    remaining_value = _number(headers.get(remaining))
+    if limit_value is None or remaining_value is None:
+        return []
+    return [
+        UsageReading(
+            "requests",
+            None,
+            max(0.0, limit_value - remaining_value),
+            limit=limit_value,
+            remaining=remaining_value,
+            reset_at=_reset_timestamp(headers.get(reset), now),
+        )
+    ]
+
+
+def _reset_timestamp(value: str | None, now: float) -> float | None:
+    """Reset as a unix timestamp: epoch seconds/milliseconds, or seconds from now."""
+    number = _number(value)
+    if number is None:
+        return None
+    if number > 1e11:  # epoch milliseconds
+        return number / 1000.0
+    if number > 1e9:  # epoch seconds
+        return number
+    return now + number
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After value (delta seconds or HTTP date), None if absent
+    or unparsable. A date in the past gives 0."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    number = _number(text)
+    if number is not None:
+        return max(0.0, number)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - now)
+
+
+def header_value(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """Case-insensitive header lookup that works on plain dicts and CaseInsensitiveDicts."""
+    if not headers:
+        return None
+    wanted = name.lower()
+    for key, value in headers.items():
+        if str(key).lower() == wanted:
+            return str(value)
+    return None
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None

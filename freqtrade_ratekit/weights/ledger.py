@@ -1,0 +1,451 @@
+"""The weight ledger: charges calls to pools, admits them in priority order, follows the
+exchange's own count and pauses pools after 429/418.
+
+Windows are sliding logs (see backends.py): a pool admits at most `headroom x limit` weight in
+any `interval_s` span, which is stricter than the fixed windows Binance uses, so a bot that
+respects the ledger never trips the exchange's count on its own.
+
+Modes:
+- off: nothing is recorded, nothing waits.
+- observe: every call is recorded (usage, endpoints, headers, 429/418, pauses are all visible in
+  the snapshot) but never waits, not even into a known pause or ban: observe is for measuring
+  what the bot does unchanged.
+- enforce: `acquire` waits until the charge fits every pool under `headroom x limit` and no pool
+  is paused. Waiters are served by priority (orders, then account, then market data) and FIFO
+  within a priority; a waiter only waits for earlier waiters that share a pool with it, so a
+  full ORDERS pool does not hold back market data. Waiting is Condition.wait / asyncio.Event
+  with a timeout computed from the window: no busy-wait. Backend calls happen under the
+  ledger's lock; with Redis each is one round-trip bounded by the socket timeout (default
+  0.25 s), so an async caller is held at most that long, never for a window's wait.
+
+Header sync: a usage header raises the local count of its pool to the exchange's figure; it
+never lowers it. The local window may hold calls the exchange has not counted yet (in flight,
+or from a different window alignment); lowering would let those through twice. The local count
+falls on its own as entries expire.
+
+429/418: the charge's pools (and on a 418 every IP pool) pause for Retry-After (seconds or HTTP
+date; the preset's default when absent) plus jittered exponential backoff on consecutive
+failures (`RetryPolicy`). A response below 400 resets the streak of its pools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from freqtrade_ratekit.weights.backends import Backend, MemoryBackend, WindowSpec
+from freqtrade_ratekit.weights.backoff import RetryPolicy
+from freqtrade_ratekit.weights.headers import header_value, parse_retry_after, parse_usage
+from freqtrade_ratekit.weights.presets import (
+    PoolSpec,
+    Preset,
+    Priority,
+    charges_for,
+    classify_priority,
+    endpoint_key,
+)
+
+logger = logging.getLogger(__name__)
+
+BLOCKED_RECHECK_S = 1.0
+
+
+class Mode(StrEnum):
+    OFF = "off"
+    OBSERVE = "observe"
+    ENFORCE = "enforce"
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one call costs: `weight` in the endpoint's main pool, and the weight per pool."""
+
+    endpoint: str
+    weight: float
+    pools: tuple[tuple[str, float], ...]
+    priority: Priority
+    header_pools: tuple[tuple[str, float | None, str], ...] = ()
+
+
+@dataclass
+class _PoolState:
+    spec: PoolSpec
+    window: WindowSpec
+    server_used: float | None = None
+    server_used_at: float | None = None
+    status_429: int = 0
+    status_418: int = 0
+    streak: int = 0
+
+
+@dataclass
+class _EndpointStats:
+    calls: int = 0
+    weight: float = 0.0
+    wait_s: float = 0.0
+    status_429: int = 0
+    status_418: int = 0
+
+
+@dataclass(eq=False)
+class _Waiter:
+    charge: Charge
+    priority: int
+    seq: int
+    items: list[tuple[WindowSpec, float]]
+    granted: bool = False
+    delay: float = 0.0
+    loop: asyncio.AbstractEventLoop | None = None
+    event: asyncio.Event | None = None
+    pools: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.priority, self.seq)
+
+
+class Ledger:
+    """Thread-safe and asyncio-safe weight accounting for one exchange connection set.
+
+    `sleep` is for tests with a fake `clock`: when given, a blocked `acquire` calls
+    `sleep(delay)` outside the lock instead of waiting on the condition.
+    """
+
+    def __init__(
+        self,
+        preset: Preset,
+        *,
+        mode: str = Mode.OBSERVE,
+        headroom: float = 1.0,
+        backend: Backend | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not 0 < headroom <= 1:
+            raise ValueError(f"headroom must be in (0, 1], got {headroom!r}")
+        self.preset = preset
+        self.mode = Mode(mode)
+        self.headroom = float(headroom)
+        self._clock = clock
+        self._wall = wall
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._retry = retry or RetryPolicy(default_retry_after_s=preset.default_retry_after_s)
+        self.backend: Backend = backend or MemoryBackend(clock)
+        self._cond = threading.Condition()
+        self._pools: dict[str, _PoolState] = {}
+        self._endpoints: dict[str, _EndpointStats] = {}
+        self._charge_cache: dict[tuple[str, str, str, float], Charge] = {}
+        self._waiters: list[_Waiter] = []
+        self._sequence = itertools.count()
+        for spec in preset.pools:
+            if not spec.per_endpoint:
+                self._pool(spec.name)
+
+    # ------------------------------------------------------------------------ charges
+    def charge_for(
+        self,
+        api_family: str,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        cost_from_ccxt: float = 1.0,
+    ) -> Charge:
+        """The weight per pool of one call. `cost_from_ccxt` is what ccxt's
+        `calculate_rate_limiter_cost` returned for it (params already taken into account)."""
+        key = (api_family, method.upper(), path, float(cost_from_ccxt))
+        cached = self._charge_cache.get(key)
+        if cached is not None:
+            return cached
+        weights, header_pools = charges_for(self.preset, api_family, method, path, cost_from_ccxt)
+        charge = Charge(
+            endpoint=endpoint_key(api_family, method, path),
+            weight=weights[0][1] if weights else 0.0,
+            pools=weights,
+            priority=classify_priority(api_family, method, path),
+            header_pools=header_pools,
+        )
+        if len(self._charge_cache) < 4096:
+            self._charge_cache[key] = charge
+        return charge
+
+    def _pool(self, name: str) -> _PoolState:
+        state = self._pools.get(name)
+        if state is None:
+            spec = self.preset.pool(name)
+            window = WindowSpec(name, spec.scope, spec.interval_s, spec.limit * self.headroom)
+            state = self._pools[name] = _PoolState(spec, window)
+        return state
+
+    def _items(self, charge: Charge) -> list[tuple[WindowSpec, float]]:
+        return [(self._pool(name).window, weight) for name, weight in charge.pools if weight > 0]
+
+    # ------------------------------------------------------------------------ admission
+    def acquire(self, charge: Charge, priority: Priority | int | None = None) -> float:
+        """Wait (enforce) until `charge` fits, record it, and return the seconds waited."""
+        if self.mode is Mode.OFF:
+            return 0.0
+        start = self._clock()
+        with self._cond:
+            items = self._items(charge)
+            if self.mode is Mode.OBSERVE:
+                self.backend.record(items)
+                self._count_call(charge, 0.0)
+                return 0.0
+            waiter = self._enqueue(charge, priority, items)
+            waited_at_all = False
+            while True:
+                self._grant_locked()
+                if waiter.granted:
+                    break
+                waited_at_all = True
+                if self._sleep is None:
+                    self._cond.wait(timeout=waiter.delay)
+                else:
+                    self._cond.release()
+                    try:
+                        self._sleep(waiter.delay)
+                    finally:
+                        self._cond.acquire()
+            waited = max(0.0, self._clock() - start) if waited_at_all else 0.0
+            self._count_call(charge, waited)
+            return waited
+
+    async def acquire_async(self, charge: Charge, priority: Priority | int | None = None) -> float:
+        """`acquire` for asyncio: awaits the grant, never sleeps in the event loop."""
+        if self.mode is Mode.OFF:
+            return 0.0
+        start = self._clock()
+        with self._cond:
+            items = self._items(charge)
+            if self.mode is Mode.OBSERVE:
+                self.backend.record(items)
+                self._count_call(charge, 0.0)
+                return 0.0
+            waiter = self._enqueue(charge, priority, items)
+            waiter.loop = asyncio.get_running_loop()
+            waiter.event = asyncio.Event()
+        waited_at_all = False
+        try:
+            while True:
+                with self._cond:
+                    self._grant_locked()
+                    if waiter.granted:
+                        break
+                    waited_at_all = True
+                    delay = waiter.delay
+                    waiter.event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.event.wait(), timeout=delay)
+        except BaseException:
+            with self._cond:
+                if not waiter.granted and waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                    self._notify_locked()
+            raise
+        with self._cond:
+            waited = max(0.0, self._clock() - start) if waited_at_all else 0.0
+            self._count_call(charge, waited)
+        return waited
+
+    def _enqueue(
+        self, charge: Charge, priority: Priority | int | None, items: list[tuple[WindowSpec, float]]
+    ) -> _Waiter:
+        level = int(charge.priority if priority is None else priority)
+        waiter = _Waiter(
+            charge,
+            level,
+            next(self._sequence),
+            items,
+            pools=frozenset(spec.pool for spec, _ in items),
+        )
+        bisect.insort(self._waiters, waiter, key=lambda w: w.order)
+        return waiter
+
+    def _grant_locked(self) -> None:
+        """Admit, in (priority, arrival) order, every waiter that fits and is not behind an
+        earlier waiter sharing one of its pools. Sets each remaining waiter's next timeout."""
+        blocked: set[str] = set()
+        granted: list[_Waiter] = []
+        for waiter in list(self._waiters):
+            if waiter.pools & blocked:
+                waiter.delay = BLOCKED_RECHECK_S
+                continue
+            wait = self.backend.try_admit(waiter.items) if waiter.items else 0.0
+            if wait <= 0:
+                waiter.granted = True
+                self._waiters.remove(waiter)
+                granted.append(waiter)
+            else:
+                waiter.delay = wait
+                blocked |= waiter.pools
+        if granted:
+            self._notify_locked(granted)
+
+    def _notify_locked(self, granted: list[_Waiter] | None = None) -> None:
+        self._cond.notify_all()
+        for waiter in [*self._waiters, *(granted or ())]:
+            if waiter.loop is not None and waiter.event is not None:
+                try:
+                    waiter.loop.call_soon_threadsafe(waiter.event.set)
+                except RuntimeError:  # loop closed: its waiter is gone with it
+                    continue
+
+    def waiting(self) -> int:
+        """How many calls are waiting for admission right now."""
+        with self._cond:
+            return len(self._waiters)
+
+    def wake(self) -> None:
+        """Re-examine the waiters now (e.g. after a clock jump in tests or a config change)."""
+        with self._cond:
+            self._grant_locked()
+            self._notify_locked()
+
+    def _count_call(self, charge: Charge, waited: float) -> None:
+        stats = self._endpoints.setdefault(charge.endpoint, _EndpointStats())
+        stats.calls += 1
+        stats.weight += charge.weight
+        stats.wait_s += waited
+
+    # ------------------------------------------------------------------------ responses
+    def on_response(
+        self, charge: Charge, status: int | None, headers: Mapping[str, str] | None
+    ) -> None:
+        """Merge the exchange's usage headers and react to 429/418 (see module docstring)."""
+        if self.mode is Mode.OFF:
+            return
+        now_wall = self._wall()
+        readings = parse_usage(self.preset.header_format, headers, now_wall)
+        with self._cond:
+            for reading in readings:
+                for kind, interval, pool_name in charge.header_pools:
+                    if kind != reading.kind or interval != reading.interval_s:
+                        continue
+                    state = self._pool(pool_name)
+                    state.server_used = reading.used
+                    state.server_used_at = now_wall
+                    self.backend.raise_used_to(state.window, reading.used)
+                    exhausted = reading.remaining is not None and reading.remaining <= 0
+                    if exhausted and reading.reset_at is not None and reading.reset_at > now_wall:
+                        self.backend.pause(state.window, reading.reset_at - now_wall)
+            if status in (429, 418):
+                self._on_rate_limited(charge, status, headers, readings, now_wall)
+            elif status is not None and status < 400:
+                for name, _ in charge.pools:
+                    self._pool(name).streak = 0
+
+    def _on_rate_limited(
+        self,
+        charge: Charge,
+        status: int,
+        headers: Mapping[str, str] | None,
+        readings: list[Any],
+        now_wall: float,
+    ) -> None:
+        stats = self._endpoints.setdefault(charge.endpoint, _EndpointStats())
+        retry_after = parse_retry_after(header_value(headers, "Retry-After"), now_wall)
+        if retry_after is None:
+            resets = [
+                r.reset_at - now_wall for r in readings if r.reset_at and r.reset_at > now_wall
+            ]
+            retry_after = max(resets) if resets else None
+        names = [name for name, _ in charge.pools]
+        if status == 418:
+            names += [name for name, state in self._pools.items() if state.spec.scope == "ip"]
+        if status == 429:
+            stats.status_429 += 1
+        else:
+            stats.status_418 += 1
+        for name in dict.fromkeys(names):
+            state = self._pool(name)
+            state.streak += 1
+            if status == 429:
+                state.status_429 += 1
+            else:
+                state.status_418 += 1
+            pause = self._retry.pause_seconds(retry_after, state.streak, self._rng)
+            self.backend.pause(state.window, pause)
+        logger.warning(
+            "ratekit: %s answered %s on %s; pausing %s (Retry-After %s)",
+            self.preset.exchange_id,
+            status,
+            charge.endpoint,
+            ", ".join(dict.fromkeys(names)),
+            "absent" if retry_after is None else f"{retry_after:.1f}s",
+        )
+
+    # ------------------------------------------------------------------------ reporting
+    def snapshot(self) -> dict[str, Any]:
+        """The REST document served at /api/v1/ratekit/weights. Holds no secrets."""
+        now_wall = self._wall()
+        with self._cond:
+            pools = list(self._pools.values())
+            endpoints = {name: _EndpointStats(**vars(s)) for name, s in self._endpoints.items()}
+        backend_status = self.backend.status()
+        pool_rows = []
+        for state in pools:
+            used = self.backend.used(state.window)
+            paused = self.backend.pause_remaining(state.window)
+            pool_rows.append(
+                {
+                    "name": state.spec.name,
+                    "scope": state.spec.scope,
+                    "limit": state.spec.limit,
+                    "interval_s": state.spec.interval_s,
+                    "effective_limit": state.window.capacity,
+                    "used": used,
+                    "remaining": max(0.0, state.window.capacity - used),
+                    "server_used": state.server_used,
+                    "server_used_at": state.server_used_at,
+                    "paused_until": now_wall + paused if paused > 0 else None,
+                    "status_429": state.status_429,
+                    "status_418": state.status_418,
+                }
+            )
+        endpoint_rows = [
+            {
+                "endpoint": name,
+                "calls": stats.calls,
+                "weight": stats.weight,
+                "wait_s": stats.wait_s,
+                "status_429": stats.status_429,
+                "status_418": stats.status_418,
+            }
+            for name, stats in sorted(endpoints.items())
+        ]
+        return {
+            "mode": self.mode.value,
+            "preset": self.preset.name,
+            "headroom": self.headroom,
+            "exchange": self.preset.exchange_id,
+            "backend": {
+                "kind": backend_status.kind,
+                "healthy": backend_status.healthy,
+                "degraded": backend_status.degraded,
+                "scope": backend_status.scope,
+                "detail": backend_status.detail,
+            },
+            "pools": pool_rows,
+            "endpoints": endpoint_rows,
+            "totals": {
+                "calls": sum(row["calls"] for row in endpoint_rows),
+                "weight": sum(row["weight"] for row in endpoint_rows),
+                "wait_s": sum(row["wait_s"] for row in endpoint_rows),
+                "status_429": sum(row["status_429"] for row in endpoint_rows),
+                "status_418": sum(row["status_418"] for row in endpoint_rows),
+            },
+        }

@@ -1,0 +1,417 @@
+"""The Prometheus exposition follows the component snapshots, metric by metric."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from freqtrade_ratekit import __version__, metrics
+from freqtrade_ratekit.config import parse_settings
+from freqtrade_ratekit.runtime import Runtime
+
+NOW = 1_800_000_000.0
+
+
+def rate_cache_snapshot() -> dict[str, Any]:
+    def side(hits: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "size": len(entries),
+            "capacity": 1000,
+            "hits": hits,
+            "misses": 7,
+            "stale_reads": 5,
+            "negative_hits": 3,
+            "evictions": 2,
+            "hit_ratio": hits / (hits + 7 + 5),
+            "ttl": 300,
+            "stale_ttl": 3600,
+            "negative_ttl": 300,
+            "entries": entries,
+        }
+
+    return {
+        "sides": {
+            "entry": side(
+                88,
+                [
+                    {"pair": "BTC/USDT", "rate": 65000.5, "age_s": 12.0, "state": "fresh"},
+                    {"pair": "ETH/USDT", "rate": 3100.25, "age_s": 400.0, "state": "stale"},
+                    {
+                        "pair": "LUNA/USDT",
+                        "rate": None,
+                        "age_s": 30.0,
+                        "state": "failing",
+                        "error": "BadSymbol: binance does not have market symbol LUNA/USDT",
+                    },
+                ],
+            ),
+            "exit": side(40, [{"pair": "BTC/USDT", "rate": 64999.0, "age_s": 3, "state": "fresh"}]),
+        },
+        "last_prewarm": {
+            "pairs": 42,
+            "seconds": 0.35,
+            "at": NOW - 120,
+            "method": "bids_asks_all",
+            "failed": 1,
+            "failed_pairs": ["LUNA/USDT"],
+        },
+        "refresher": {
+            "name": "rate-refresher",
+            "running": True,
+            "interval_s": 60,
+            "last_run_at": NOW - 30,
+            "last_duration_s": 0.2,
+            "last_error": None,
+            "consecutive_failures": 0,
+            "runs": 17,
+        },
+    }
+
+
+def fiat_snapshot() -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "base_url": "https://api.coingecko.com/api/v3",
+        "refresh_interval": 300,
+        "stale_after": 1800,
+        "pairs": [
+            {
+                "pair": "btc/usd",
+                "price": 65010.0,
+                "age_s": 45.0,
+                "state": "fresh",
+                "last_error": None,
+                "next_refresh_in_s": 255.0,
+            },
+            {
+                "pair": "eth/usd",
+                "price": 3000.0,
+                "age_s": 2400.0,
+                "state": "stale",
+                "last_error": "HTTP 429 Too Many Requests",
+                "next_refresh_in_s": 60.0,
+            },
+            {
+                "pair": "xyz/usd",
+                "price": None,
+                "age_s": None,
+                "state": "never",
+                "last_error": "unknown coin",
+                "next_refresh_in_s": 60.0,
+            },
+        ],
+        "coin_list": {"entries": 17_123, "age_s": 86_400.0, "source": "disk", "path": "x.json"},
+        "last_refresh_at": NOW - 45,
+        "consecutive_failures": 2,
+        "paused_until": NOW + 60,
+        "calls": {"simple_price": 12, "coins_list": 1, "errors": 4, "status_429": 3},
+    }
+
+
+def weights_snapshot(with_histogram: bool = True) -> dict[str, Any]:
+    snapshot: dict[str, Any] = {
+        "mode": "enforce",
+        "preset": "binance",
+        "headroom": 0.8,
+        "exchange": "binance",
+        "backend": {
+            "kind": "redis",
+            "healthy": False,
+            "degraded": True,
+            "scope": "host-1",
+            "detail": "ConnectionError: Error 111 connecting to 127.0.0.1:6390",
+        },
+        "pools": [
+            {
+                "name": "REQUEST_WEIGHT",
+                "scope": "ip",
+                "limit": 6000,
+                "interval_s": 60,
+                "effective_limit": 1600,
+                "used": 1234,
+                "remaining": 366,
+                "server_used": 1300,
+                "server_used_at": NOW - 1,
+                "paused_until": None,
+                "status_429": 1,
+                "status_418": 0,
+            },
+            {
+                "name": "ORDERS",
+                "scope": "account",
+                "limit": 100,
+                "interval_s": 10,
+                "effective_limit": 80,
+                "used": 80,
+                "remaining": 0,
+                "server_used": None,
+                "server_used_at": None,
+                "paused_until": NOW + 5,
+                "status_429": 0,
+                "status_418": 2,
+            },
+        ],
+        "endpoints": [
+            {
+                "endpoint": "GET api/v3/ticker/bookTicker",
+                "calls": 20,
+                "weight": 80,
+                "wait_s": 1.5,
+                "status_429": 1,
+                "status_418": 0,
+            },
+            {
+                "endpoint": "POST api/v3/order",
+                "calls": 6,
+                "weight": 6,
+                "wait_s": 0.0,
+                "status_429": 0,
+                "status_418": 2,
+            },
+        ],
+        "totals": {"calls": 26, "weight": 86, "wait_s": 1.5, "status_429": 1, "status_418": 2},
+    }
+    if with_histogram:
+        snapshot["wait_histogram"] = {
+            "GET api/v3/ticker/bookTicker": {
+                "buckets": [[0.1, 15], [1.0, 19], [5.0, 20]],
+                "sum": 1.5,
+                "count": 20,
+            },
+            "POST api/v3/order": {"buckets": [[0.1, 6], ["+Inf", 6]], "sum": 0.0, "count": 6},
+        }
+    return snapshot
+
+
+class FakeComponent:
+    """Stands in for a ratekit component: only `snapshot()` matters to metrics and routes."""
+
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self._snapshot = snapshot
+
+    def snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(self._snapshot)
+
+
+class BrokenComponent:
+    def snapshot(self) -> dict[str, Any]:
+        raise RuntimeError("ledger lock poisoned")
+
+
+def sample_runtime(with_histogram: bool = True) -> Runtime:
+    return Runtime(
+        settings=parse_settings({"enabled": True}),
+        freqtrade_version="2026.9",
+        exchange_id="binance",
+        rate_cache=FakeComponent(rate_cache_snapshot()),
+        fiat=FakeComponent(fiat_snapshot()),
+        weights=FakeComponent(weights_snapshot(with_histogram)),
+    )
+
+
+def scrape(runtime: Runtime) -> list[Sample]:
+    text = metrics.render(runtime, clock=lambda: NOW).decode()
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def value(samples: list[Sample], name: str, **labels: str) -> float:
+    found = [s.value for s in samples if s.name == name and s.labels == labels]
+    assert len(found) == 1, f"{name}{labels}: {len(found)} samples"
+    return found[0]
+
+
+def names(samples: list[Sample]) -> set[str]:
+    return {s.name for s in samples}
+
+
+HISTOGRAMS = {spec.name for spec in metrics.METRICS if spec.kind == metrics.HISTOGRAM}
+
+
+def documented_name(sample_name: str) -> str:
+    """The documented name a sample belongs to (histograms expose _bucket/_sum/_count)."""
+    base = re.sub(r"_(bucket|sum|count)$", "", sample_name)
+    return base if base in HISTOGRAMS else sample_name
+
+
+def test_every_documented_metric_is_exposed_and_nothing_else() -> None:
+    with_histogram = {documented_name(n) for n in names(scrape(sample_runtime(True)))}
+    without_histogram = {documented_name(n) for n in names(scrape(sample_runtime(False)))}
+
+    assert with_histogram | without_histogram == set(metrics.DOCUMENTED_METRICS)
+    # the wait counter and the wait histogram never share one exposition
+    assert "ratekit_weight_wait_seconds_total" not in with_histogram
+    assert "ratekit_weight_wait_seconds" not in without_histogram
+
+
+def test_metric_names_follow_prometheus_conventions() -> None:
+    for spec in metrics.METRICS:
+        assert re.fullmatch(r"ratekit_[a-z0-9_]+", spec.name), spec.name
+        assert spec.name.endswith("_total") == (spec.kind == metrics.COUNTER), spec.name
+        assert not re.search(r"_(ms|milliseconds|minutes|hours|percent)(_|$)", spec.name)
+        assert spec.help and spec.help.strip() == spec.help
+
+
+def test_render_uses_a_private_registry_and_the_latest_content_type() -> None:
+    from prometheus_client import REGISTRY
+
+    def default_registry_names() -> set[str]:
+        return {family.name for family in REGISTRY.collect()}
+
+    before = default_registry_names()
+    metrics.render(sample_runtime())
+    after = default_registry_names()
+
+    assert after == before
+    assert not [name for name in after if name.startswith("ratekit_")]
+    assert metrics.CONTENT_TYPE.startswith("text/plain")
+
+
+def test_rate_cache_figures_follow_the_snapshot() -> None:
+    samples = scrape(sample_runtime())
+
+    assert value(samples, "ratekit_cache_hits_total", side="entry") == 88
+    assert value(samples, "ratekit_cache_hits_total", side="exit") == 40
+    assert value(samples, "ratekit_cache_misses_total", side="entry") == 7
+    assert value(samples, "ratekit_cache_stale_reads_total", side="entry") == 5
+    assert value(samples, "ratekit_cache_negative_hits_total", side="entry") == 3
+    assert value(samples, "ratekit_cache_evictions_total", side="exit") == 2
+    assert value(samples, "ratekit_cache_entries", side="entry") == 3
+    assert value(samples, "ratekit_cache_max_entries", side="entry") == 1000
+    assert value(samples, "ratekit_cache_hit_ratio", side="entry") == pytest.approx(0.88)
+    for state, expected in (("fresh", 1), ("stale", 1), ("failing", 1)):
+        assert value(samples, "ratekit_cache_entries_by_state", side="entry", state=state) == (
+            expected
+        )
+    assert value(samples, "ratekit_cache_entries_by_state", side="exit", state="stale") == 0
+    assert value(samples, "ratekit_prewarm_duration_seconds") == pytest.approx(0.35)
+    assert value(samples, "ratekit_prewarm_pairs") == 42
+    assert value(samples, "ratekit_prewarm_failed_pairs") == 1
+    assert value(samples, "ratekit_prewarm_last_timestamp_seconds") == NOW - 120
+    assert value(samples, "ratekit_refresher_running") == 1
+    assert value(samples, "ratekit_refresher_runs_total") == 17
+    assert value(samples, "ratekit_refresher_last_duration_seconds") == pytest.approx(0.2)
+
+
+def test_fiat_figures_follow_the_snapshot() -> None:
+    samples = scrape(sample_runtime())
+
+    assert value(samples, "ratekit_fiat_price", pair="btc/usd") == 65010.0
+    assert value(samples, "ratekit_fiat_price_age_seconds", pair="eth/usd") == 2400.0
+    # a price never fetched has no age and no price, only its state
+    assert not [s for s in samples if s.labels.get("pair") == "xyz/usd" and "age" in s.name]
+    assert value(samples, "ratekit_fiat_state", pair="xyz/usd", state="never") == 1
+    assert value(samples, "ratekit_fiat_state", pair="xyz/usd", state="fresh") == 0
+    assert value(samples, "ratekit_fiat_state", pair="eth/usd", state="stale") == 1
+    assert value(samples, "ratekit_fiat_calls_total", call="simple_price") == 12
+    assert value(samples, "ratekit_fiat_errors_total") == 4
+    assert value(samples, "ratekit_fiat_rate_limited_responses_total") == 3
+    assert value(samples, "ratekit_fiat_consecutive_failures") == 2
+    assert value(samples, "ratekit_fiat_paused") == 1
+    assert value(samples, "ratekit_fiat_coin_list_entries") == 17_123
+
+
+def test_weight_figures_follow_the_snapshot() -> None:
+    samples = scrape(sample_runtime())
+    weight = {"pool": "REQUEST_WEIGHT", "scope": "ip"}
+    orders = {"pool": "ORDERS", "scope": "account"}
+    book = "GET api/v3/ticker/bookTicker"
+
+    assert value(samples, "ratekit_weight_pool_used", **weight) == 1234
+    assert value(samples, "ratekit_weight_pool_limit", **weight) == 6000
+    assert value(samples, "ratekit_weight_pool_effective_limit", **weight) == 1600
+    assert value(samples, "ratekit_weight_pool_remaining", **weight) == 366
+    assert value(samples, "ratekit_weight_pool_server_used", **weight) == 1300
+    assert value(samples, "ratekit_weight_pool_interval_seconds", **orders) == 10
+    assert value(samples, "ratekit_weight_pool_paused", **weight) == 0
+    assert value(samples, "ratekit_weight_pool_paused", **orders) == 1
+    assert not [
+        s for s in samples if s.name == "ratekit_weight_pool_server_used" and s.labels == orders
+    ]
+    assert (
+        value(samples, "ratekit_weight_pool_rate_limited_responses_total", status="418", **orders)
+        == 2
+    )
+    assert value(samples, "ratekit_weight_calls_total", endpoint=book) == 20
+    assert value(samples, "ratekit_weight_charged_total", endpoint=book) == 80
+    assert (
+        value(samples, "ratekit_weight_rate_limited_responses_total", endpoint=book, status="429")
+        == 1
+    )
+    assert value(samples, "ratekit_weight_backend_healthy", backend="redis") == 0
+    assert value(samples, "ratekit_weight_backend_degraded", backend="redis") == 1
+    assert value(samples, "ratekit_weight_headroom_ratio") == pytest.approx(0.8)
+    assert value(samples, "ratekit_weight_info", mode="enforce", preset="binance", backend="redis")
+    assert value(
+        samples, "ratekit_info", version=__version__, freqtrade_version="2026.9", exchange="binance"
+    )
+
+
+def test_wait_histogram_is_cumulative_and_completed_with_inf() -> None:
+    samples = scrape(sample_runtime(with_histogram=True))
+    book = "GET api/v3/ticker/bookTicker"
+
+    buckets = {
+        s.labels["le"]: s.value
+        for s in samples
+        if s.name == "ratekit_weight_wait_seconds_bucket" and s.labels["endpoint"] == book
+    }
+    assert buckets == {"0.1": 15, "1.0": 19, "5.0": 20, "+Inf": 20}
+    assert value(samples, "ratekit_weight_wait_seconds_count", endpoint=book) == 20
+    assert value(samples, "ratekit_weight_wait_seconds_sum", endpoint=book) == 1.5
+    assert value(samples, "ratekit_weight_wait_seconds_count", endpoint="POST api/v3/order") == 6
+
+
+def test_wait_counter_without_histogram() -> None:
+    samples = scrape(sample_runtime(with_histogram=False))
+
+    assert value(
+        samples, "ratekit_weight_wait_seconds_total", endpoint="GET api/v3/ticker/bookTicker"
+    ) == pytest.approx(1.5)
+
+
+def test_malformed_histogram_is_skipped_not_fatal() -> None:
+    snapshot = weights_snapshot(with_histogram=True)
+    snapshot["wait_histogram"]["POST api/v3/order"] = {"buckets": [[0.1, 9], [1.0, 3]], "sum": 1}
+    runtime = sample_runtime()
+    runtime.weights = FakeComponent(snapshot)
+
+    samples = scrape(runtime)
+
+    endpoints = {s.labels["endpoint"] for s in samples if s.name.startswith("ratekit_weight_wait")}
+    assert endpoints == {"GET api/v3/ticker/bookTicker"}
+
+
+def test_inactive_missing_and_broken_components_do_not_break_the_scrape() -> None:
+    runtime = Runtime(
+        settings=parse_settings({"enabled": True}),
+        freqtrade_version="2026.9",
+        rate_cache=FakeComponent({"sides": {"entry": {"hits": 1}}, "last_prewarm": None}),
+        fiat=None,
+        weights=BrokenComponent(),
+    )
+
+    samples = scrape(runtime)
+
+    assert value(samples, "ratekit_component_active", component="rate_cache") == 1
+    assert value(samples, "ratekit_component_active", component="fiat") == 0
+    assert value(samples, "ratekit_component_active", component="weights") == 0
+    assert value(samples, "ratekit_component_snapshot_error", component="weights") == 1
+    assert value(samples, "ratekit_component_snapshot_error", component="fiat") == 0
+    assert value(samples, "ratekit_cache_hits_total", side="entry") == 1
+    assert value(
+        samples, "ratekit_info", version=__version__, freqtrade_version="2026.9", exchange=""
+    )
+    assert not [s for s in samples if s.name.startswith(("ratekit_fiat_", "ratekit_weight_"))]
+
+
+def test_collector_can_be_registered_in_a_callers_registry() -> None:
+    registry = CollectorRegistry()
+    registry.register(metrics.RatekitCollector(sample_runtime(), clock=lambda: NOW))
+
+    assert registry.get_sample_value("ratekit_cache_hits_total", {"side": "entry"}) == 88

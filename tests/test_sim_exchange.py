@@ -1,0 +1,382 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.sim_fixtures are parameters here)
+"""The Binance emulator against the unmodified ccxt binance class, over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import ccxt
+import pytest
+import requests
+
+from freqtrade_ratekit.sim.exchange import ExchangeEmulator, depth_weight, exchange_ccxt_config
+from freqtrade_ratekit.sim.limits import BanPolicy, WeightLimiter, interval_suffix
+from freqtrade_ratekit.sim.market import MarketUniverse
+from freqtrade_ratekit.sim.server import SettingsError
+from tests.sim_fixtures import (  # noqa: F401  (fixtures)
+    binance_client,
+    exchange_emulator,
+)
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def used_weight(response: requests.Response) -> int:
+    return int(response.headers["X-MBX-USED-WEIGHT-1M"])
+
+
+# --- fidelity with ccxt -------------------------------------------------------------------
+
+
+def test_ccxt_loads_markets_and_reads_every_kind_of_price(binance_client):
+    markets = binance_client.markets
+    usdt = [s for s, m in markets.items() if m["quote"] == "USDT" and m["spot"] and m["active"]]
+    assert len(usdt) >= 300
+    assert {"BTC/USDT", "ETH/USDT", "BNB/USDT"} <= set(usdt)
+
+    ticker = binance_client.fetch_ticker("BTC/USDT")
+    assert ticker["bid"] < ticker["last"] < ticker["ask"]
+
+    tickers = binance_client.fetch_tickers(["BTC/USDT", "ETH/USDT"])
+    assert set(tickers) == {"BTC/USDT", "ETH/USDT"}
+    assert all(t["bid"] < t["ask"] for t in tickers.values())
+
+    bids_asks = binance_client.fetch_bids_asks()
+    assert len(bids_asks) == len(markets)
+    assert all(t["bid"] < t["ask"] for t in bids_asks.values())
+
+    last = binance_client.fetch_last_prices(["ETH/USDT"])["ETH/USDT"]["price"]
+    assert 0.5 * 3000 < last < 2 * 3000
+
+    book = binance_client.fetch_order_book("ETH/USDT", 20)
+    assert len(book["bids"]) == len(book["asks"]) == 20
+    assert book["bids"][0][0] < book["asks"][0][0]
+    assert [b[0] for b in book["bids"]] == sorted((b[0] for b in book["bids"]), reverse=True)
+    assert [a[0] for a in book["asks"]] == sorted(a[0] for a in book["asks"])
+
+
+def test_ccxt_ohlcv_respects_since_and_limit(binance_client):
+    hour_ms = 3_600_000
+    since = (int(time.time() * 1000) // hour_ms - 48) * hour_ms
+    candles = binance_client.fetch_ohlcv("BTC/USDT", "1h", since=since, limit=10)
+    assert [c[0] for c in candles] == [since + i * hour_ms for i in range(10)]
+    for _, open_, high, low, close, volume in candles:
+        assert low <= min(open_, close) <= max(open_, close) <= high
+        assert volume > 0
+
+    latest = binance_client.fetch_ohlcv("ETH/USDT", "5m", limit=3)
+    assert len(latest) == 3
+    assert latest[-1][0] <= time.time() * 1000 < latest[-1][0] + 300_000
+
+
+def test_prices_are_deterministic_per_seed():
+    first, second, other = MarketUniverse(seed=7), MarketUniverse(seed=7), MarketUniverse(seed=8)
+    at = 1_790_000_000.5
+    btc = first.get("BTCUSDT")
+    assert btc is not None
+    assert first.quote(btc, at) == second.quote(second.markets["BTCUSDT"], at)
+    assert first.usdt_pairs() == second.usdt_pairs() != other.usdt_pairs()
+    assert first.mid_price(btc, at) != first.mid_price(btc, at + 600)
+    for market in list(first.markets.values())[:100]:
+        for offset in (0, 1, 3600):
+            quote = first.quote(market, at + offset)
+            assert 0 < quote.bid < quote.last < quote.ask
+
+
+# --- weights and usage headers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("limit", "weight"), [(5, 5), (100, 5), (500, 25), (1000, 50), (5000, 250)]
+)
+def test_depth_weight_follows_published_table(exchange_emulator, limit, weight):
+    assert depth_weight(limit) == weight
+    response = requests.get(
+        f"{exchange_emulator.url}/api/v3/depth", params={"symbol": "BTCUSDT", "limit": limit}
+    )
+    assert response.status_code == 200
+    assert used_weight(response) == weight
+    assert exchange_emulator.stats()["endpoints"]["/api/v3/depth"]["weight"] == weight
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "weight"),
+    [
+        ("/api/v3/ticker/24hr", {"symbol": "BTCUSDT"}, 2),
+        ("/api/v3/ticker/24hr", {}, 80),
+        ("/api/v3/ticker/bookTicker", {"symbol": "BTCUSDT"}, 2),
+        ("/api/v3/ticker/bookTicker", {}, 4),
+        ("/api/v3/ticker/price", {}, 4),
+        ("/api/v3/exchangeInfo", {}, 20),
+        ("/api/v3/klines", {"symbol": "BTCUSDT", "interval": "5m"}, 2),
+    ],
+)
+def test_endpoint_weights(exchange_emulator, path, params, weight):
+    response = requests.get(f"{exchange_emulator.url}{path}", params=params)
+    assert response.status_code == 200
+    assert used_weight(response) == weight
+
+
+def test_ticker_24hr_weight_depends_on_symbol_count(exchange_emulator):
+    pairs = exchange_emulator.emulator.universe.usdt_pairs()
+    symbols = [p.replace("/", "") for p in pairs]
+    url = f"{exchange_emulator.url}/api/v3/ticker/24hr"
+    expected_total = 0
+    for count, weight in ((20, 2), (21, 40), (101, 80)):
+        listed = "[" + ",".join(f'"{s}"' for s in symbols[:count]) + "]"
+        response = requests.get(url, params={"symbols": listed})
+        assert len(response.json()) == count
+        expected_total += weight
+        assert used_weight(response) == expected_total
+
+
+def test_usage_header_is_named_after_the_window(exchange_emulator):
+    exchange_emulator.update(window_s=10)
+    response = requests.get(f"{exchange_emulator.url}/api/v3/ping")
+    assert response.headers["X-MBX-USED-WEIGHT-10S"] == "1"
+    assert "X-MBX-USED-WEIGHT-1M" not in response.headers
+    assert interval_suffix(60) == "1M"
+    assert interval_suffix(3600) == "1H"
+    assert interval_suffix(86400) == "1D"
+    assert interval_suffix(90) == "90S"
+
+
+def test_exchange_info_publishes_configured_limit(exchange_emulator, binance_client):
+    exchange_emulator.update(weight_limit=1200, window_s=10)
+    info = requests.get(f"{exchange_emulator.url}/api/v3/exchangeInfo").json()
+    request_weight = info["rateLimits"][0]
+    assert request_weight == {
+        "rateLimitType": "REQUEST_WEIGHT",
+        "interval": "SECOND",
+        "intervalNum": 10,
+        "limit": 1200,
+    }
+
+
+# --- 429, 418 -----------------------------------------------------------------------------
+
+
+def test_over_the_window_answers_429_with_retry_after(exchange_emulator):
+    exchange_emulator.update(weight_limit=10, window_s=2)
+    url = f"{exchange_emulator.url}/api/v3/ticker/price"
+    statuses = [requests.get(url, params={"symbol": "BTCUSDT"}) for _ in range(6)]
+    assert [r.status_code for r in statuses] == [200] * 5 + [429]
+    rejected = statuses[-1]
+    assert rejected.json()["code"] == -1003
+    assert 1 <= int(rejected.headers["Retry-After"]) <= 2
+    assert rejected.headers["X-MBX-USED-WEIGHT-2S"] == "10"
+    stats = exchange_emulator.stats()
+    assert stats["endpoints"]["/api/v3/ticker/price"]["status_429"] == 1
+    assert stats["totals"]["weight"] == 10  # the rejected call is not charged
+
+
+def test_ccxt_sees_rate_limit_then_ban_then_recovers(exchange_emulator, binance_client):
+    exchange_emulator.update(weight_limit=40, window_s=2, ban_strikes=2, ban_s=1.0)
+    binance_client.enableRateLimit = False
+    time.sleep(2.1)  # let load_markets' weight leave the window
+    with pytest.raises(ccxt.DDoSProtection) as first:
+        for _ in range(30):
+            binance_client.fetch_ticker("BTC/USDT")
+    assert "429" in str(first.value)
+    assert "418" not in str(first.value)
+    with pytest.raises(ccxt.DDoSProtection):
+        binance_client.fetch_ticker("BTC/USDT")  # strike 1: 429 again
+    with pytest.raises(ccxt.DDoSProtection) as banned:
+        binance_client.fetch_ticker("BTC/USDT")  # strike 2: banned
+    assert "418" in str(banned.value)
+    assert "banned until" in str(banned.value)
+    assert exchange_emulator.stats()["totals"]["status_418"] == 1
+
+    time.sleep(1.0 + 2.0 + 0.2)  # the ban, then one window for the charged weight to leave
+    assert binance_client.fetch_ticker("BTC/USDT")["bid"] > 0
+
+
+def test_limiter_retry_after_and_escalating_bans():
+    clock = FakeClock()
+    limiter = WeightLimiter(clock)
+    policy = BanPolicy(strikes=2, first_ban_s=10, max_ban_s=25)
+
+    def admit(weight: float = 4):
+        return limiter.admit("1.2.3.4", weight, limit=10, window_s=60, policy=policy)
+
+    assert admit().status == 200  # t=1000, used 4
+    clock.now += 30
+    assert admit().status == 200  # t=1030, used 8
+    over = admit()
+    assert (over.status, over.retry_after) == (429, 30)  # the first 4 leave at t=1060
+    assert limiter.admit("5.6.7.8", 4, limit=10, window_s=60, policy=policy).status == 200
+
+    clock.now += 1
+    assert admit().status == 429  # strike 1
+    first_ban = admit()  # strike 2
+    assert (first_ban.status, first_ban.retry_after) == (418, 10)
+    clock.now += 5
+    assert admit().status == 418
+    clock.now += 5
+    assert admit(weight=1).status == 200  # ban over, and room in the window again
+
+    clock.now += 60
+    assert admit().status == 200
+    assert admit().status == 200
+    assert admit().status == 429
+    assert admit().status == 429
+    second_ban = admit()
+    assert (second_ban.status, second_ban.retry_after) == (418, 20)  # doubled
+    clock.now += 21
+    for _ in range(3):
+        admit(weight=100)  # never fits: 429, strike, ban
+    assert admit().retry_after == 25  # capped at max_ban_s
+
+
+def test_limits_can_be_switched_off_but_still_counted(exchange_emulator):
+    exchange_emulator.update(weight_limit=5, enforce_limits=False)
+    for _ in range(4):
+        response = requests.get(f"{exchange_emulator.url}/api/v3/ticker/price")
+        assert response.status_code == 200
+    assert used_weight(response) == 16
+
+
+# --- errors and fault injection -----------------------------------------------------------
+
+
+def test_unknown_symbols(exchange_emulator, binance_client):
+    response = requests.get(
+        f"{exchange_emulator.url}/api/v3/ticker/bookTicker", params={"symbol": "NOPEUSDT"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"code": -1121, "msg": "Invalid symbol."}
+
+    exchange_emulator.update(unknown_symbols=["ETH/USDT"])
+    with pytest.raises(ccxt.BadSymbol):
+        binance_client.fetch_ticker("ETH/USDT")
+    with pytest.raises(ccxt.BadSymbol):
+        binance_client.fetch_tickers(["BTC/USDT", "ETH/USDT"])
+    assert "ETH/USDT" not in binance_client.fetch_bids_asks()
+    assert binance_client.fetch_ticker("BTC/USDT")["bid"] > 0
+
+
+def test_failures_and_malformed_bodies(exchange_emulator, binance_client):
+    exchange_emulator.update(fail_rate=1.0, fail_status=503)
+    with pytest.raises(ccxt.ExchangeNotAvailable):
+        binance_client.fetch_ticker("BTC/USDT")
+    exchange_emulator.update(fail_rate=0.0, malformed_rate=1.0)
+    raw = requests.get(f"{exchange_emulator.url}/api/v3/ticker/price", params={"symbol": "BTCUSDT"})
+    assert raw.status_code == 200
+    with pytest.raises(ValueError):
+        raw.json()
+    # ccxt does not raise on an unparsable 200: the caller gets a ticker without prices.
+    assert binance_client.fetch_ticker("BTC/USDT")["bid"] is None
+    exchange_emulator.update(malformed_rate=0.0)
+    assert binance_client.fetch_ticker("BTC/USDT")["ask"] > 0
+
+
+def test_hang_blocks_traffic_until_cleared_but_not_control(exchange_emulator):
+    exchange_emulator.update(hang=True)
+    finished = threading.Event()
+
+    def call() -> None:
+        requests.get(f"{exchange_emulator.url}/api/v3/ping", timeout=30)
+        finished.set()
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    assert not finished.wait(0.5)
+    assert requests.get(f"{exchange_emulator.url}/_sim/stats", timeout=5).status_code == 200
+    hung_at = time.time()
+    requests.put(f"{exchange_emulator.url}/_sim/settings", json={"hang": False}, timeout=5)
+    assert finished.wait(10)
+    worker.join()
+    (entry,) = exchange_emulator.stats()["log"]
+    assert entry["t"] < hung_at <= entry["done"]
+
+
+def test_latency_is_added(exchange_emulator):
+    exchange_emulator.update(latency_ms=150)
+    response = requests.get(f"{exchange_emulator.url}/api/v3/ping")
+    assert response.elapsed.total_seconds() >= 0.15
+
+
+# --- control surface ----------------------------------------------------------------------
+
+
+def test_control_surface_over_http(exchange_emulator):
+    base = exchange_emulator.url
+    settings = requests.get(f"{base}/_sim/settings").json()
+    assert settings["weight_limit"] == 6000 and settings["window_s"] == 60
+
+    changed = requests.put(f"{base}/_sim/settings", json={"latency_ms": 5, "fail_rate": 0.5})
+    assert changed.json()["latency_ms"] == 5 and changed.json()["fail_rate"] == 0.5
+    bad = requests.put(f"{base}/_sim/settings", json={"latency_ms": 1, "no_such_knob": 1})
+    assert bad.status_code == 400 and "no_such_knob" in bad.json()["error"]
+    assert exchange_emulator.settings()["latency_ms"] == 5  # rejected change applied nothing
+    with pytest.raises(SettingsError):
+        exchange_emulator.update(fail_rate=2)
+    with pytest.raises(SettingsError):
+        exchange_emulator.update(hang="yes")
+
+    exchange_emulator.update(fail_rate=0, weight_limit=3)
+    requests.get(f"{base}/api/v3/ping")
+    t_mid = time.time()
+    requests.get(f"{base}/api/v3/time")
+    requests.get(f"{base}/api/v3/ticker/price", params={"symbol": "BTCUSDT"})  # 429
+    stats = requests.get(f"{base}/_sim/stats").json()
+    assert stats["totals"]["calls"] == 3  # control calls never count
+    assert stats["totals"]["status_429"] == 1
+    assert [e["endpoint"] for e in stats["log"]] == [
+        "/api/v3/ping",
+        "/api/v3/time",
+        "/api/v3/ticker/price",
+    ]
+    recent = requests.get(f"{base}/_sim/stats", params={"since": t_mid}).json()["log"]
+    assert [e["endpoint"] for e in recent] == ["/api/v3/time", "/api/v3/ticker/price"]
+
+    assert requests.post(f"{base}/_sim/reset").json() == {"ok": True}
+    after = exchange_emulator.stats()
+    assert after["totals"]["calls"] == 0 and after["log"] == []
+    assert requests.get(f"{base}/api/v3/ping").status_code == 200  # window cleared too
+
+
+def test_ccxt_config_block_points_every_family_at_the_emulator():
+    block = exchange_ccxt_config("http://127.0.0.1:9", ["BTC/USDT"])
+    assert block["name"] == "binance" and block["enable_ws"] is False
+    assert block["key"] == "" and block["secret"] == ""
+    assert block["pair_whitelist"] == ["BTC/USDT"]
+    api = block["ccxt_config"]["urls"]["api"]
+    assert api["public"] == "http://127.0.0.1:9/api/v3"
+    assert api["fapiPublic"] == "http://127.0.0.1:9/fapi/v1"
+    assert all(url.startswith("http://127.0.0.1:9/") for url in api.values())
+    assert api["fapiData"] != api["dapiData"]  # same path on two real hosts stays apart
+
+
+def test_spot_only_config_skips_futures_markets(exchange_emulator):
+    config = exchange_ccxt_config(exchange_emulator.url, spot_only=True)["ccxt_config"]
+    client = ccxt.binance(config)
+    client.load_markets()
+    assert set(exchange_emulator.stats()["endpoints"]) == {"/api/v3/exchangeInfo"}
+
+
+def test_fresh_emulator_defaults():
+    emulator = ExchangeEmulator()
+    assert emulator.settings["weight_limit"] == 6000
+    assert len(emulator.universe.usdt_pairs()) >= 300
+
+
+def test_orders_are_counted_per_account(exchange_emulator):
+    exchange_emulator.update(orders_limit_10s=2)
+    url = f"{exchange_emulator.url}/api/v3/order"
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}
+    key = {"X-MBX-APIKEY": "account-a"}
+    first, second, third = (requests.post(url, data=order, headers=key) for _ in range(3))
+    assert first.json()["status"] == "FILLED"
+    assert second.headers["X-MBX-ORDER-COUNT-10S"] == "2"
+    assert second.headers["X-MBX-ORDER-COUNT-1D"] == "2"
+    assert third.status_code == 429 and third.json()["code"] == -1015
+    other = requests.post(url, data=order, headers={"X-MBX-APIKEY": "account-b"})
+    assert other.status_code == 200

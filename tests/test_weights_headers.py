@@ -1,0 +1,90 @@
+"""Header parsing against header sets in the shape each exchange documents."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import pytest
+
+from freqtrade_ratekit.weights import RetryPolicy, parse_retry_after, parse_usage
+
+NOW = 1_763_700_000.0  # 2025-11-21T04:40:00Z
+
+# Binance spot REST response headers (developers.binance.com .../rest-api/limits).
+BINANCE_HEADERS = {
+    "Content-Type": "application/json;charset=UTF-8",
+    "x-mbx-uuid": "4b2f6a62-1a5d-4bd2-9e0f-4f8f0d9f8c1d",
+    "x-mbx-used-weight": "23",
+    "x-mbx-used-weight-1m": "23",
+    "X-MBX-ORDER-COUNT-10S": "2",
+    "X-MBX-ORDER-COUNT-1D": "140",
+}
+# Gate.io API v4 (every response; Reset-Timestamp is the server time unless exceeded).
+GATE_HEADERS = {
+    "X-Gate-RateLimit-Requests-Remain": "198",
+    "X-Gate-RateLimit-Limit": "200",
+    "X-Gate-RateLimit-Reset-Timestamp": str(int(NOW)),
+    "X-Gate-Trace-Id": "e5a1",
+}
+# OKX REST: no usage headers, only the trace id.
+OKX_HEADERS = {"Content-Type": "application/json", "x-trace-id": "abc"}
+# Bitfinex REST: no usage headers either.
+BITFINEX_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def test_binance_used_weight_and_order_counts():
+    readings = {
+        (r.kind, r.interval_s): r.used for r in parse_usage("binance", BINANCE_HEADERS, NOW)
+    }
+    assert readings == {("weight", 60.0): 23, ("orders", 10.0): 2, ("orders", 86400.0): 140}
+
+
+def test_gate_remaining_style_headers():
+    (reading,) = parse_usage("gate", GATE_HEADERS, NOW)
+    assert (reading.kind, reading.interval_s) == ("requests", None)
+    assert (reading.used, reading.limit, reading.remaining) == (2, 200, 198)
+    assert reading.reset_at == NOW
+
+
+def test_generic_ratelimit_headers_with_relative_and_epoch_reset():
+    relative = {"X-RateLimit-Limit": "90", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}
+    (reading,) = parse_usage("bitfinex", relative, NOW)
+    assert (reading.used, reading.reset_at) == (90, NOW + 30)
+    epoch_ms = dict(relative, **{"X-RateLimit-Reset": str(int((NOW + 5) * 1000))})
+    assert parse_usage("ratelimit", epoch_ms, NOW)[0].reset_at == NOW + 5
+
+
+@pytest.mark.parametrize(("fmt", "headers"), [("okx", OKX_HEADERS), ("bitfinex", BITFINEX_HEADERS)])
+def test_exchanges_without_usage_headers_give_no_reading(fmt, headers):
+    assert parse_usage(fmt, headers, NOW) == []
+
+
+def test_garbage_values_are_skipped():
+    headers = {"x-mbx-used-weight-1m": "lots", "X-Gate-RateLimit-Limit": "nan"}
+    assert parse_usage("binance", headers, NOW) == []
+    assert parse_usage("gate", headers, NOW) == []
+
+
+def test_retry_after_seconds_and_http_date():
+    assert parse_retry_after("7", NOW) == 7
+    later = format_datetime(datetime.fromtimestamp(NOW + 120, tz=UTC), usegmt=True)
+    assert parse_retry_after(later, NOW) == pytest.approx(120)
+    earlier = format_datetime(datetime.fromtimestamp(NOW - 5, tz=UTC), usegmt=True)
+    assert parse_retry_after(earlier, NOW) == 0
+    assert parse_retry_after("soon", NOW) is None
+    assert parse_retry_after(None, NOW) is None
+
+
+def test_backoff_full_jitter_stays_within_bounds():
+    policy = RetryPolicy(default_retry_after_s=5, backoff_base_s=1, backoff_cap_s=30)
+    rng = random.Random(7)
+    assert policy.pause_seconds(None, 1, rng) == 5  # first failure: the server's wait only
+    assert policy.pause_seconds(2.0, 1, rng) == 2
+    for streak in range(2, 12):
+        bound = min(30, 2 ** (streak - 2))
+        pauses = [policy.pause_seconds(2.0, streak, rng) for _ in range(200)]
+        assert all(2.0 <= pause <= 2.0 + bound for pause in pauses)
+        assert max(pauses) > 2.0 + bound / 2  # jitter really spreads over the range
+    assert RetryPolicy(max_pause_s=60).pause_seconds(10_000, 1) == 60

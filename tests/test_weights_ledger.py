@@ -1,0 +1,359 @@
+"""Ledger: window admission, priorities, observe mode, header sync, 429/418 pauses."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from freqtrade_ratekit.weights import Charge, Ledger, PoolSpec, Preset, Priority, preset_for
+from freqtrade_ratekit.weights.presets import EndpointRule, PoolCharge
+
+POOLS = (PoolSpec("A", 10, 5, "ip"), PoolSpec("B", 7, 3, "account"))
+PRESET = Preset(
+    name="test",
+    exchange_id="test",
+    trading_mode="spot",
+    pools=POOLS,
+    rules=(EndpointRule("*", "*", "*", (PoolCharge("A"),)),),
+    header_format="binance",
+)
+
+
+class FakeTime:
+    """A clock whose `sleep` advances it: lets blocking code run instantly and exactly."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self.now + 1_700_000_000.0
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def charge(
+    a: float, b: float = 0.0, priority: Priority = Priority.MARKET_DATA, name: str = "x"
+) -> Charge:
+    return Charge(name, a, (("A", a), ("B", b)), priority, (("weight", 5.0, "A"),))
+
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("advance"), st.floats(0, 4, allow_nan=False)),
+        st.tuples(
+            st.just("call"),
+            st.tuples(st.floats(0, 9, allow_nan=False), st.floats(0, 6, allow_nan=False)),
+        ),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=steps, headroom=st.sampled_from([1.0, 0.8, 0.5]))
+def test_enforce_never_admits_more_than_headroom_times_limit(steps, headroom):
+    fake = FakeTime()
+    ledger = Ledger(PRESET, mode="enforce", headroom=headroom, clock=fake.clock, sleep=fake.sleep)
+    admitted: list[tuple[float, float, float]] = []
+    for kind, value in steps:
+        if kind == "advance":
+            fake.now += value
+            continue
+        a, b = value
+        ledger.acquire(charge(a, b))
+        admitted.append((fake.now, a, b))
+        for index, spec in enumerate(POOLS):
+            capacity = spec.limit * headroom
+            in_window = [
+                entry[1 + index]
+                for entry in admitted
+                if entry[0] + spec.interval_s > fake.now and entry[1 + index] > 0
+            ]
+            oversized_alone = len(in_window) == 1 and in_window[0] > capacity
+            assert sum(in_window) <= capacity + 1e-6 or oversized_alone
+
+
+@settings(max_examples=50, deadline=None)
+@given(weights=st.lists(st.floats(0, 20, allow_nan=False), max_size=40))
+def test_observe_records_everything_and_never_waits(weights):
+    fake = FakeTime()
+    ledger = Ledger(PRESET, mode="observe", clock=fake.clock, sleep=fake.sleep)
+    for weight in weights:
+        assert ledger.acquire(charge(weight)) == 0.0
+    assert fake.slept == []
+    pools = {row["name"]: row for row in ledger.snapshot()["pools"]}
+    assert pools["A"]["used"] == pytest.approx(sum(w for w in weights if w > 0))
+
+
+def test_off_mode_records_nothing():
+    ledger = Ledger(PRESET, mode="off")
+    ledger.acquire(charge(50))
+    ledger.on_response(charge(50), 429, {"Retry-After": "5"})
+    snapshot = ledger.snapshot()
+    assert snapshot["totals"]["calls"] == 0 and snapshot["pools"][0]["paused_until"] is None
+
+
+def test_enforce_waits_exactly_until_the_oldest_weight_expires():
+    fake = FakeTime()
+    ledger = Ledger(PRESET, mode="enforce", clock=fake.clock, sleep=fake.sleep)
+    ledger.acquire(charge(6))
+    fake.now += 2
+    ledger.acquire(charge(4))
+    waited = ledger.acquire(charge(3))  # needs the first 6 to leave A's 5 s window
+    assert waited == pytest.approx(3.0, abs=2e-3)
+    stats = ledger.snapshot()["endpoints"][0]
+    assert stats["calls"] == 3 and stats["wait_s"] == pytest.approx(waited)
+
+
+def _start_waiter(ledger: Ledger, item: Charge, granted: list[str]) -> threading.Thread:
+    before = ledger.waiting()
+
+    def run() -> None:
+        ledger.acquire(item)
+        granted.append(item.endpoint)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    for _ in range(2000):
+        if ledger.waiting() > before:
+            break
+        threading.Event().wait(0.001)
+    assert ledger.waiting() == before + 1
+    return thread
+
+
+def _release_one(fake: FakeTime, ledger: Ledger, granted: list[str], expected: int) -> None:
+    fake.now += 5.0
+    ledger.wake()
+    for _ in range(2000):
+        if len(granted) >= expected:
+            return
+        threading.Event().wait(0.001)
+
+
+def test_orders_go_before_market_data_and_fifo_within_a_priority():
+    fake = FakeTime()
+    ledger = Ledger(PRESET, mode="enforce", clock=fake.clock)
+    ledger.acquire(charge(10))  # A is full for 5 s
+    granted: list[str] = []
+    threads = [
+        _start_waiter(ledger, charge(10, name="market-1"), granted),
+        _start_waiter(ledger, charge(10, name="market-2"), granted),
+        _start_waiter(ledger, charge(10, priority=Priority.ORDER, name="order"), granted),
+    ]
+    for expected in (1, 2, 3):
+        _release_one(fake, ledger, granted, expected)
+        assert len(granted) == expected
+    for thread in threads:
+        thread.join(timeout=5)
+    assert granted == ["order", "market-1", "market-2"]
+
+
+def test_a_waiter_only_waits_for_earlier_waiters_sharing_its_pools():
+    fake = FakeTime()
+    ledger = Ledger(PRESET, mode="enforce", clock=fake.clock)
+    ledger.acquire(charge(0, 7))  # B full
+    granted: list[str] = []
+    blocked = _start_waiter(ledger, charge(0, 7, priority=Priority.ORDER, name="order"), granted)
+    assert ledger.acquire(charge(3, name="market")) == 0.0  # A only: not behind the order
+    fake.now += 3
+    ledger.wake()
+    blocked.join(timeout=5)
+    assert granted == ["order"]
+
+
+def test_async_acquire_waits_without_blocking_the_loop():
+    preset = Preset("tiny", "t", "spot", (PoolSpec("A", 1, 0.2),), PRESET.rules, "binance")
+    ledger = Ledger(preset, mode="enforce")
+    item = Charge("x", 1, (("A", 1.0),), Priority.MARKET_DATA)
+
+    async def scenario() -> tuple[float, int]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        await ledger.acquire_async(item)
+        waited = await ledger.acquire_async(item)
+        done.set()
+        await task
+        return waited, ticks
+
+    waited, ticks = asyncio.run(scenario())
+    assert waited > 0 and ticks > 1
+
+
+def test_async_waiter_is_woken_by_a_sync_grant():
+    fake = FakeTime()
+    ledger = Ledger(PRESET, mode="enforce", clock=fake.clock)
+    ledger.acquire(charge(10))
+
+    async def scenario() -> float:
+        pending = asyncio.ensure_future(ledger.acquire_async(charge(10)))
+        while ledger.waiting() == 0:
+            await asyncio.sleep(0.001)
+        fake.now += 5
+        threading.Thread(target=ledger.wake).start()
+        return await asyncio.wait_for(pending, timeout=5)
+
+    assert asyncio.run(scenario()) == pytest.approx(5.0)
+
+
+def test_headers_raise_the_local_count_but_never_lower_it():
+    fake = FakeTime()
+    ledger = Ledger(preset_for("binance"), mode="enforce", clock=fake.clock, wall=fake.wall)
+    book = ledger.charge_for("public", "GET", "ticker/bookTicker", {}, 0.8)
+    ledger.acquire(book)
+    ledger.on_response(book, 200, {"X-MBX-USED-WEIGHT-1M": "5000"})
+    pools = {row["name"]: row for row in ledger.snapshot()["pools"]}
+    assert pools["REQUEST_WEIGHT"]["used"] == 5000
+    assert pools["REQUEST_WEIGHT"]["server_used"] == 5000
+    assert pools["REQUEST_WEIGHT"]["server_used_at"] == fake.wall()
+    ledger.on_response(book, 200, {"X-MBX-USED-WEIGHT-1M": "3"})
+    pools = {row["name"]: row for row in ledger.snapshot()["pools"]}
+    assert pools["REQUEST_WEIGHT"]["used"] == 5000 and pools["REQUEST_WEIGHT"]["server_used"] == 3
+
+
+def test_gate_exhausted_endpoint_pauses_until_reset():
+    fake = FakeTime()
+    ledger = Ledger(
+        preset_for("gate"), mode="enforce", clock=fake.clock, wall=fake.wall, sleep=fake.sleep
+    )
+    tickers = ledger.charge_for("public/spot", "GET", "tickers", {}, 1)
+    ledger.acquire(tickers)
+    reset = fake.wall() + 4
+    ledger.on_response(
+        tickers,
+        200,
+        {
+            "X-Gate-RateLimit-Requests-Remain": "0",
+            "X-Gate-RateLimit-Limit": "200",
+            "X-Gate-RateLimit-Reset-Timestamp": str(reset),
+        },
+    )
+    (pool,) = ledger.snapshot()["pools"]
+    assert pool["name"] == "GATE_PUBLIC:tickers" and pool["used"] == 200
+    assert ledger.acquire(tickers) >= 4 - 1e-6
+
+
+@pytest.mark.parametrize("status", [429, 418])
+def test_rate_limited_pauses_for_retry_after_seconds_and_nothing_is_sent_into_it(status):
+    fake = FakeTime()
+    ledger = Ledger(
+        preset_for("binance"), mode="enforce", clock=fake.clock, wall=fake.wall, sleep=fake.sleep
+    )
+    book = ledger.charge_for("public", "GET", "ticker/bookTicker", {}, 0.8)
+    ledger.acquire(book)
+    ledger.on_response(book, status, {"Retry-After": "7"})
+    snapshot = ledger.snapshot()
+    pools = {row["name"]: row for row in snapshot["pools"]}
+    assert pools["REQUEST_WEIGHT"]["paused_until"] == pytest.approx(fake.wall() + 7)
+    assert pools["REQUEST_WEIGHT"][f"status_{status}"] == 1
+    assert snapshot["totals"][f"status_{status}"] == 1
+    # a 418 is an IP ban: every IP pool stops, account pools do not
+    assert (pools["SAPI_IP"]["paused_until"] is not None) == (status == 418)
+    assert pools["ORDERS_10S"]["paused_until"] is None
+    assert ledger.acquire(book) == pytest.approx(7.0, abs=2e-3)
+
+
+def test_retry_after_http_date_and_consecutive_failures_back_off():
+    fake = FakeTime()
+    ledger = Ledger(
+        preset_for("binance"), mode="enforce", clock=fake.clock, wall=fake.wall, sleep=fake.sleep
+    )
+    book = ledger.charge_for("public", "GET", "ticker/bookTicker", {}, 0.8)
+    when = format_datetime(datetime.fromtimestamp(int(fake.wall()) + 30, tz=UTC), usegmt=True)
+    ledger.on_response(book, 429, {"Retry-After": when})
+    first = ledger.acquire(book)
+    assert 29 <= first <= 30.01
+    ledger.on_response(book, 429, {})  # no Retry-After: the preset's default (5 s) + jitter
+    second = ledger.acquire(book)
+    assert 5 <= second <= 5 + 1 + 0.01
+    ledger.on_response(book, 200, {})
+    ledger.on_response(book, 429, {"Retry-After": "1"})  # streak reset: no jitter
+    assert ledger.acquire(book) == pytest.approx(1.0, abs=2e-3)
+
+
+def test_observe_mode_records_pauses_but_does_not_wait():
+    fake = FakeTime()
+    ledger = Ledger(
+        preset_for("binance"), mode="observe", clock=fake.clock, wall=fake.wall, sleep=fake.sleep
+    )
+    book = ledger.charge_for("public", "GET", "ticker/bookTicker", {}, 0.8)
+    ledger.on_response(book, 418, {"Retry-After": "120"})
+    assert ledger.acquire(book) == 0.0 and fake.slept == []
+    pools = {row["name"]: row for row in ledger.snapshot()["pools"]}
+    assert pools["REQUEST_WEIGHT"]["paused_until"] is not None
+
+
+def test_snapshot_shape():
+    ledger = Ledger(preset_for("binance"), mode="enforce", headroom=0.5)
+    book = ledger.charge_for("public", "GET", "ticker/bookTicker", {}, 0.8)
+    ledger.acquire(book)
+    snapshot = ledger.snapshot()
+    assert set(snapshot) == {
+        "mode",
+        "preset",
+        "headroom",
+        "exchange",
+        "backend",
+        "pools",
+        "endpoints",
+        "totals",
+    }
+    assert snapshot["backend"] == {
+        "kind": "memory",
+        "healthy": True,
+        "degraded": False,
+        "scope": "local",
+        "detail": "in-process windows",
+    }
+    pool = next(row for row in snapshot["pools"] if row["name"] == "REQUEST_WEIGHT")
+    assert set(pool) == {
+        "name",
+        "scope",
+        "limit",
+        "interval_s",
+        "effective_limit",
+        "used",
+        "remaining",
+        "server_used",
+        "server_used_at",
+        "paused_until",
+        "status_429",
+        "status_418",
+    }
+    assert (pool["effective_limit"], pool["used"], pool["remaining"]) == (3000, 4, 2996)
+    assert snapshot["endpoints"] == [
+        {
+            "endpoint": "public GET ticker/bookTicker",
+            "calls": 1,
+            "weight": 4.0,
+            "wait_s": 0.0,
+            "status_429": 0,
+            "status_418": 0,
+        }
+    ]
+    assert snapshot["totals"]["weight"] == 4.0
+
+
+def test_headroom_must_be_a_fraction():
+    with pytest.raises(ValueError, match="headroom"):
+        Ledger(PRESET, headroom=1.5)
