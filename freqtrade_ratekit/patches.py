@@ -11,7 +11,7 @@ Hook points, verified on every supported Freqtrade version (see SUPPORTED_FREQTR
 - `Exchange._init_ccxt`                  weight accounting on every ccxt client (sync, async, ws)
 - `Exchange.__init__` / `Exchange.close` rate caches and their refresher, clean stop
 - `Exchange.get_rate`                    reader paths served from memory, failing pairs remembered
-- `RPC._rpc_trade_status` & co.          mark REST/Telegram/webhook reads as reader paths
+- `RPC._rpc_trade_status` / `_rpc_trade_statistics`  mark REST/Telegram reads as reader paths
 - `freqtrade.rpc.rpc.CryptoToFiatConverter`  background fiat conversion
 - `FreqtradeBot.startup` / whitelist     pre-warm triggers
 - `ApiServer.configure_app`              the ratekit routes, behind Freqtrade's own auth
@@ -229,13 +229,20 @@ def _as_reader(original: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+READER_METHODS = ("_rpc_trade_status", "_rpc_trade_statistics")
+"""RPC methods behind /status, /profit (REST and Telegram) that read rates with refresh=False.
+
+Both catch PricingError and show NaN, so a miss can answer at once. FreqtradeBot._notify_exit
+also reads with refresh=False but does not catch it, after the exit order is placed: it stays
+a trading read (its rate was fetched with refresh=True moments before, so it is a fresh hit).
+"""
+
+
 def _patch_reader_paths() -> None:
-    from freqtrade.freqtradebot import FreqtradeBot
     from freqtrade.rpc.rpc import RPC
 
-    for name in ("_rpc_trade_status", "_rpc_trade_statistics"):
+    for name in READER_METHODS:
         _active.replace(RPC, name, _as_reader(getattr(RPC, name)))
-    _active.replace(FreqtradeBot, "_notify_exit", _as_reader(FreqtradeBot._notify_exit))
 
 
 # --- weights ------------------------------------------------------------------------------
@@ -451,6 +458,8 @@ def _attach_rate_book(exchange: Any, settings: RatekitSettings, stock_get_rate: 
     api = exchange._api
 
     def open_trades() -> list[PairSpec]:
+        if getattr(Trade, "session", None) is None:  # no database (yet): no open trades
+            return []
         try:
             return [PairSpec(t.pair, bool(t.is_short)) for t in Trade.get_open_trades()]
         finally:

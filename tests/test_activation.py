@@ -20,7 +20,6 @@ PATCHABLE = [
     (Exchange, "_init_ccxt"),
     (Exchange, "get_rate"),
     (Exchange, "close"),
-    (FreqtradeBot, "_notify_exit"),
     (FreqtradeBot, "startup"),
     (FreqtradeBot, "_refresh_active_whitelist"),
     (rpc_module.RPC, "_rpc_trade_status"),

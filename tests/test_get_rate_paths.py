@@ -1,0 +1,119 @@
+"""Rules 1, 2 and 4 on a real Freqtrade Exchange (real ccxt binance against the emulator)."""
+
+import math
+import time
+
+import pytest
+from freqtrade.enums import RunMode
+from freqtrade.exceptions import PricingError
+from freqtrade.exchange import Exchange
+
+from freqtrade_ratekit import patches
+from freqtrade_ratekit.config import parse_settings
+from freqtrade_ratekit.sim import exchange_ccxt_config
+
+TTL = 0.5
+
+
+def exchange_config(url, pairs, ratekit):
+    return {
+        "runmode": RunMode.DRY_RUN,
+        "dry_run": True,
+        "stake_currency": "USDT",
+        "exchange": exchange_ccxt_config(url, pairs, spot_only=True),
+        "entry_pricing": {"price_side": "same", "use_order_book": False, "price_last_balance": 0},
+        "exit_pricing": {"price_side": "same", "use_order_book": False, "price_last_balance": 0},
+        "ratekit": ratekit,
+    }
+
+
+@pytest.fixture
+def ratekit_exchange(exchange_emulator):
+    pairs = exchange_emulator.emulator.universe.usdt_pairs()[:6]
+    section = {
+        "enabled": True,
+        "rate_cache": {"ttl": TTL, "stale_ttl": 60, "negative_ttl": 60, "refresh_interval": 0},
+        "weights": {"mode": "observe"},
+    }
+    patches.install()
+    patches.activate(parse_settings(section))
+    exchange = Exchange(exchange_config(exchange_emulator.url, pairs, section), validate=False)
+    exchange._ratekit_rates.start()
+    yield exchange, pairs
+    exchange.close()
+    patches.uninstall()
+
+
+def single_ticker_calls(emulator, since):
+    return [e for e in emulator.stats(since=since)["log"] if e["endpoint"] == "/api/v3/ticker/24hr"]
+
+
+def test_trading_read_gets_only_fresh_rates(ratekit_exchange, exchange_emulator):
+    exchange, pairs = ratekit_exchange
+    first = exchange.get_rate(pairs[0], refresh=True, side="exit", is_short=False)
+    since = time.time()
+    assert exchange.get_rate(pairs[0], refresh=False, side="exit", is_short=False) == first
+    assert single_ticker_calls(exchange_emulator, since) == []
+    time.sleep(TTL * 1.5)
+    since = time.time()
+    exchange.get_rate(pairs[0], refresh=False, side="exit", is_short=False)
+    assert len(single_ticker_calls(exchange_emulator, since)) == 1  # stale: trading refetches
+
+
+def test_reader_gets_stale_rate_without_waiting_and_it_refreshes_behind(
+    ratekit_exchange, exchange_emulator
+):
+    exchange, pairs = ratekit_exchange
+    first = exchange.get_rate(pairs[1], refresh=True, side="exit", is_short=False)
+    time.sleep(TTL * 1.5)
+    exchange_emulator.update(latency_ms=300)
+    since = time.time()
+    with patches.reader_path():
+        assert exchange.get_rate(pairs[1], refresh=False, side="exit", is_short=False) == first
+    log = exchange_emulator.stats(since=since)["log"]
+    assert all(entry["t"] > since for entry in log)  # nothing was in flight before the read
+    deadline = time.time() + 10
+    while exchange._exit_rate_cache.read(pairs[1]).state != "fresh" and time.time() < deadline:
+        time.sleep(0.05)
+    assert exchange._exit_rate_cache.read(pairs[1]).state == "fresh"
+    assert exchange.get_rate(pairs[1], refresh=False, side="exit", is_short=False) > 0
+
+
+def test_reader_miss_answers_at_once_and_fetches_in_background(ratekit_exchange):
+    exchange, pairs = ratekit_exchange
+    with patches.reader_path(), pytest.raises(PricingError, match="not cached yet"):
+        exchange.get_rate(pairs[2], refresh=False, side="exit", is_short=False)
+    deadline = time.time() + 10
+    while exchange._exit_rate_cache.read(pairs[2]).rate is None and time.time() < deadline:
+        time.sleep(0.05)
+    with patches.reader_path():
+        rate = exchange.get_rate(pairs[2], refresh=False, side="exit", is_short=False)
+    assert rate > 0 and not math.isnan(rate)
+
+
+def test_failing_pair_is_not_retried_within_negative_ttl(ratekit_exchange, exchange_emulator):
+    exchange, pairs = ratekit_exchange
+    delisted = pairs[3]
+    exchange_emulator.update(unknown_symbols=[delisted.replace("/", "")])
+    since = time.time()
+    with pytest.raises(Exception):  # noqa: B017, PT011 - stock's own error type for a bad symbol
+        exchange.get_rate(delisted, refresh=False, side="exit", is_short=False)
+    calls_first = len(single_ticker_calls(exchange_emulator, since))
+    assert calls_first >= 1
+    for _ in range(20):
+        with pytest.raises(PricingError, match="failed recently"):
+            exchange.get_rate(delisted, refresh=False, side="exit", is_short=False)
+        with patches.reader_path(), pytest.raises(PricingError):
+            exchange.get_rate(delisted, refresh=False, side="exit", is_short=False)
+    time.sleep(0.3)  # give the background refresher a chance to (wrongly) fetch it
+    assert len(single_ticker_calls(exchange_emulator, since)) == calls_first
+    entry = next(e for e in exchange._exit_rate_cache.entries() if e["pair"] == delisted)
+    assert entry["state"] == "failing"
+
+
+def test_refresh_true_always_goes_to_the_exchange(ratekit_exchange, exchange_emulator):
+    exchange, pairs = ratekit_exchange
+    exchange.get_rate(pairs[4], refresh=True, side="entry", is_short=False)
+    since = time.time()
+    exchange.get_rate(pairs[4], refresh=True, side="entry", is_short=False)
+    assert len(single_ticker_calls(exchange_emulator, since)) == 1
