@@ -5,7 +5,7 @@ import time
 
 import pytest
 from freqtrade.enums import RunMode
-from freqtrade.exceptions import PricingError
+from freqtrade.exceptions import ExchangeError, PricingError
 from freqtrade.exchange import Exchange
 
 from freqtrade_ratekit import patches
@@ -96,7 +96,7 @@ def test_failing_pair_is_not_retried_within_negative_ttl(ratekit_exchange, excha
     delisted = pairs[3]
     exchange_emulator.update(unknown_symbols=[delisted.replace("/", "")])
     since = time.time()
-    with pytest.raises(Exception):  # noqa: B017, PT011 - stock's own error type for a bad symbol
+    with pytest.raises(ExchangeError):  # stock: TemporaryError after its retries
         exchange.get_rate(delisted, refresh=False, side="exit", is_short=False)
     calls_first = len(single_ticker_calls(exchange_emulator, since))
     assert calls_first >= 1
