@@ -357,3 +357,26 @@ def test_snapshot_shape():
 def test_headroom_must_be_a_fraction():
     with pytest.raises(ValueError, match="headroom"):
         Ledger(PRESET, headroom=1.5)
+
+
+def test_wait_histogram_counts_every_call_in_its_bucket():
+    from freqtrade_ratekit.weights.ledger import WAIT_BUCKETS_S
+
+    now = [0.0]
+    ledger = Ledger(
+        preset_for("binance"),
+        mode="enforce",
+        headroom=1.0,
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+    )
+    charge = ledger.charge_for("public", "GET", "exchangeInfo", {}, 4)  # weight 20
+    limit = next(p for p in ledger.snapshot()["pools"] if p["name"] == "REQUEST_WEIGHT")["limit"]
+    waits = [ledger.acquire(charge) for _ in range(int(limit // 20) + 1)]
+    histogram = ledger.snapshot()["wait_histogram"][charge.endpoint]
+    assert histogram["count"] == len(waits)
+    assert histogram["sum"] == pytest.approx(sum(waits))
+    cumulative = {str(le): count for le, count in histogram["buckets"]}
+    assert cumulative[str(WAIT_BUCKETS_S[0])] == len(waits) - 1  # all but the last: no wait
+    assert cumulative["+Inf"] == len(waits)
+    assert waits[-1] > 30  # the one over the limit waited for the window to slide

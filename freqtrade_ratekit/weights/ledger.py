@@ -57,6 +57,9 @@ from freqtrade_ratekit.weights.presets import (
 
 logger = logging.getLogger(__name__)
 
+WAIT_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+"""Upper bounds of the admission-wait histogram (seconds); waits beyond fall in +Inf."""
+
 BLOCKED_RECHECK_S = 1.0
 
 
@@ -95,6 +98,17 @@ class _EndpointStats:
     wait_s: float = 0.0
     status_429: int = 0
     status_418: int = 0
+    wait_counts: list[int] = field(default_factory=lambda: [0] * len(WAIT_BUCKETS_S))
+
+    def histogram(self) -> dict[str, Any]:
+        """Cumulative Prometheus-style buckets of the time calls waited for admission."""
+        cumulative = list(itertools.accumulate(self.wait_counts))
+        return {
+            "buckets": [[le, count] for le, count in zip(WAIT_BUCKETS_S, cumulative, strict=True)]
+            + [["+Inf", self.calls]],
+            "sum": self.wait_s,
+            "count": self.calls,
+        }
 
 
 @dataclass(eq=False)
@@ -320,6 +334,9 @@ class Ledger:
         stats.calls += 1
         stats.weight += charge.weight
         stats.wait_s += waited
+        bucket = bisect.bisect_left(WAIT_BUCKETS_S, waited)
+        if bucket < len(WAIT_BUCKETS_S):
+            stats.wait_counts[bucket] += 1
 
     # ------------------------------------------------------------------------ responses
     def on_response(
@@ -394,7 +411,10 @@ class Ledger:
         now_wall = self._wall()
         with self._cond:
             pools = list(self._pools.values())
-            endpoints = {name: _EndpointStats(**vars(s)) for name, s in self._endpoints.items()}
+            endpoints = {
+                name: _EndpointStats(**{**vars(s), "wait_counts": list(s.wait_counts)})
+                for name, s in self._endpoints.items()
+            }
         backend_status = self.backend.status()
         pool_rows = []
         for state in pools:
@@ -441,6 +461,9 @@ class Ledger:
             },
             "pools": pool_rows,
             "endpoints": endpoint_rows,
+            "wait_histogram": {
+                name: stats.histogram() for name, stats in sorted(endpoints.items())
+            },
             "totals": {
                 "calls": sum(row["calls"] for row in endpoint_rows),
                 "weight": sum(row["weight"] for row in endpoint_rows),
