@@ -316,6 +316,7 @@ def test_snapshot_shape():
         "backend",
         "pools",
         "endpoints",
+        "wait_histogram",
         "totals",
     }
     assert snapshot["backend"] == {
