@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a development/run environment from scratch: .venv with freqtrade-ratekit (editable),
 # its test extras, and a redis-server binary for the shared-budget tests.
-#   VENV=.venv FREQTRADE_VERSION=2026.9 ./setup.sh
+#   VENV=.venv FREQTRADE_VERSION=2026.9 CONSTRAINTS=file.txt ./setup.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${VENV:-.venv}
@@ -15,6 +15,9 @@ fi
 pin=()
 if [ -n "${FREQTRADE_VERSION:-}" ]; then
   pin=("freqtrade==${FREQTRADE_VERSION}")
+fi
+if [ -n "${CONSTRAINTS:-}" ]; then
+  pin+=(-c "${CONSTRAINTS}")
 fi
 "$VENV/bin/python" -m pip install --quiet -e ".[test,redis]" "${pin[@]}"
 
