@@ -590,14 +590,19 @@ def test_matches_stock_freqtrade_converter(gecko, tmp_path, clock, monkeypatch):
     """Same answers as Freqtrade's own CryptoToFiatConverter pointed at the same server."""
     from freqtrade.constants import SUPPORTED_FIAT as FT_SUPPORTED_FIAT
     from freqtrade.rpc import fiat_convert
-    from freqtrade.util.singleton import SingletonMeta
     from pycoingecko import CoinGeckoAPI
 
     gecko.coins.append({"id": "binancecoin", "symbol": "bnb", "name": "BNB"})
     gecko.coins.append({"id": "bnb-wrapped", "symbol": "bnb", "name": "Wrapped BNB"})
     gecko.prices["binancecoin"] = {"usd": 600.0, "eur": 552.0}
     monkeypatch.setattr(CoinGeckoAPI, "_CoinGeckoAPI__API_URL_BASE", gecko.url + "/")
-    monkeypatch.setattr(SingletonMeta, "_instances", {})
+    try:  # Freqtrade >= 2026.x: a metaclass singleton
+        from freqtrade.util.singleton import SingletonMeta
+
+        monkeypatch.setattr(SingletonMeta, "_instances", {})
+    except ImportError:  # Freqtrade 2025.12: a __new__ singleton
+        converter = fiat_convert.CryptoToFiatConverter
+        monkeypatch.setattr(converter, "_CryptoToFiatConverter__instance", None)
     stock = fiat_convert.CryptoToFiatConverter({})
     ours = make_converter(
         gecko,
