@@ -893,7 +893,7 @@ class RateRefresher:
             dropped = self._dropped_requests
         last = self._last_run
         return {
-            "worker": self.worker.status(),
+            **self.worker.status(),
             "pending_requests": pending,
             "dropped_requests": dropped,
             "last_run": last.as_dict() if last is not None else None,

@@ -598,7 +598,7 @@ def test_requests_are_deduplicated_and_bounded() -> None:
     status = refresher.status()
     assert status["pending_requests"] == 3
     assert status["dropped_requests"] == 2
-    assert status["worker"]["next_run_in_s"] == 0  # triggered
+    assert status["next_run_in_s"] == 0  # triggered
     with pytest.raises(ValueError):
         RateRefresher(
             pairs_provider=list,
@@ -621,4 +621,4 @@ def test_reader_request_is_fetched_in_the_background() -> None:
     finally:
         assert h.refresher.stop(WAIT)
     assert h.entry.read("BTC/USDT").rate == 101
-    assert h.refresher.status()["worker"]["runs"] >= 1
+    assert h.refresher.status()["runs"] >= 1
