@@ -283,17 +283,9 @@ METRICS: tuple[MetricSpec, ...] = (
         ("endpoint",),
     ),
     MetricSpec(
-        "ratekit_weight_wait_seconds_total",
-        COUNTER,
-        "Time calls waited for budget before being sent, by endpoint. Exposed only when the "
-        "weights component gives no wait histogram.",
-        ("endpoint",),
-    ),
-    MetricSpec(
         "ratekit_weight_wait_seconds",
         HISTOGRAM,
-        "Distribution of the time calls waited for budget, by endpoint. Exposed (instead of "
-        "ratekit_weight_wait_seconds_total) when the weights component gives buckets.",
+        "Distribution of the time calls waited for budget before being sent, by endpoint.",
         ("endpoint",),
     ),
     MetricSpec(
@@ -527,8 +519,6 @@ def _collect_weights(out: _Families, snapshot: Mapping[str, Any], now: float) ->
             continue
         out.add("ratekit_weight_calls_total", endpoint.get("calls"), endpoint=name)
         out.add("ratekit_weight_charged_total", endpoint.get("weight"), endpoint=name)
-        if not histograms:
-            out.add("ratekit_weight_wait_seconds_total", endpoint.get("wait_s"), endpoint=name)
         for status in RATE_LIMIT_STATUSES:
             out.add(
                 "ratekit_weight_rate_limited_responses_total",
@@ -536,8 +526,6 @@ def _collect_weights(out: _Families, snapshot: Mapping[str, Any], now: float) ->
                 endpoint=name,
                 status=status,
             )
-    # A histogram replaces the wait counter rather than sitting next to it: both would be one
-    # family named ratekit_weight_wait_seconds, which OpenMetrics forbids.
     for name, histogram in histograms.items():
         buckets = _histogram_buckets(_mapping(histogram))
         if buckets is not None:

@@ -70,7 +70,6 @@ def test_dashboard_covers_the_promised_figures(dashboard: dict[str, Any]) -> Non
         "ratekit_weight_pool_used",
         "ratekit_weight_pool_limit",
         "ratekit_weight_rate_limited_responses_total",
-        "ratekit_weight_wait_seconds_total",
         "ratekit_weight_wait_seconds_bucket",
         "ratekit_weight_backend_degraded",
     ):

@@ -307,10 +307,9 @@ def total(families: dict[str, Any], name: str, **labels: str) -> float:
     )
 
 
-# Documented metrics checked apart from the rest: the admission wait has two documented forms
-# (a histogram, or a counter when the weights component gives no buckets), and the refresher
-# metrics are missing from a real bot (a known bug, see test_refresher_metrics_are_exposed).
-WAIT_ALTERNATIVES = ("ratekit_weight_wait_seconds", "ratekit_weight_wait_seconds_total")
+# Documented metrics checked apart from the rest: the admission-wait histogram (by its
+# samples) and the refresher metrics (see test_refresher_metrics_are_exposed).
+WAIT_HISTOGRAM = "ratekit_weight_wait_seconds"
 REFRESHER_METRICS = (
     "ratekit_refresher_running",
     "ratekit_refresher_runs_total",
@@ -326,22 +325,16 @@ def test_every_documented_metric_is_exposed(bot: BotProcess) -> None:
     specs = {spec.name: spec for spec in metrics.METRICS}
     assert set(metrics.DOCUMENTED_METRICS) == set(specs)
 
-    # The admission wait is a histogram, or a counter when the weights component gives no
-    # buckets. Both parse to the family ratekit_weight_wait_seconds; its type tells which.
-    histogram, counter = WAIT_ALTERNATIVES
+    histogram = WAIT_HISTOGRAM
     wait = families[histogram]
-    if weights.get("wait_histogram"):
-        assert wait.type == metrics.HISTOGRAM
-        samples = {sample.name for sample in wait.samples}
-        assert samples == {f"{histogram}_bucket", f"{histogram}_sum", f"{histogram}_count"}
-        endpoints = {sample.labels["endpoint"] for sample in wait.samples}
-        assert endpoints <= {row["endpoint"] for row in weights["endpoints"]}  # read later
-    else:
-        assert wait.type == metrics.COUNTER
-        assert {sample.name for sample in wait.samples} == {counter}
+    assert wait.type == metrics.HISTOGRAM
+    samples = {sample.name for sample in wait.samples}
+    assert samples == {f"{histogram}_bucket", f"{histogram}_sum", f"{histogram}_count"}
+    endpoints = {sample.labels["endpoint"] for sample in wait.samples}
+    assert endpoints <= {row["endpoint"] for row in weights["endpoints"]}  # read later
 
     for name, spec in specs.items():
-        if name in (*WAIT_ALTERNATIVES, *REFRESHER_METRICS):
+        if name in (WAIT_HISTOGRAM, *REFRESHER_METRICS):
             continue
         family = families.get(family_name(spec))
         assert family is not None, f"{name} is documented but not exposed"

@@ -114,7 +114,7 @@ def fiat_snapshot() -> dict[str, Any]:
     }
 
 
-def weights_snapshot(with_histogram: bool = True) -> dict[str, Any]:
+def weights_snapshot() -> dict[str, Any]:
     snapshot: dict[str, Any] = {
         "mode": "enforce",
         "preset": "binance",
@@ -177,15 +177,14 @@ def weights_snapshot(with_histogram: bool = True) -> dict[str, Any]:
         ],
         "totals": {"calls": 26, "weight": 86, "wait_s": 1.5, "status_429": 1, "status_418": 2},
     }
-    if with_histogram:
-        snapshot["wait_histogram"] = {
-            "GET api/v3/ticker/bookTicker": {
-                "buckets": [[0.1, 15], [1.0, 19], [5.0, 20]],
-                "sum": 1.5,
-                "count": 20,
-            },
-            "POST api/v3/order": {"buckets": [[0.1, 6], ["+Inf", 6]], "sum": 0.0, "count": 6},
-        }
+    snapshot["wait_histogram"] = {
+        "GET api/v3/ticker/bookTicker": {
+            "buckets": [[0.1, 15], [1.0, 19], [5.0, 20]],
+            "sum": 1.5,
+            "count": 20,
+        },
+        "POST api/v3/order": {"buckets": [[0.1, 6], ["+Inf", 6]], "sum": 0.0, "count": 6},
+    }
     return snapshot
 
 
@@ -204,14 +203,14 @@ class BrokenComponent:
         raise RuntimeError("ledger lock poisoned")
 
 
-def sample_runtime(with_histogram: bool = True) -> Runtime:
+def sample_runtime() -> Runtime:
     return Runtime(
         settings=parse_settings({"enabled": True}),
         freqtrade_version="2026.9",
         exchange_id="binance",
         rate_cache=FakeComponent(rate_cache_snapshot()),
         fiat=FakeComponent(fiat_snapshot()),
-        weights=FakeComponent(weights_snapshot(with_histogram)),
+        weights=FakeComponent(weights_snapshot()),
     )
 
 
@@ -240,13 +239,8 @@ def documented_name(sample_name: str) -> str:
 
 
 def test_every_documented_metric_is_exposed_and_nothing_else() -> None:
-    with_histogram = {documented_name(n) for n in names(scrape(sample_runtime(True)))}
-    without_histogram = {documented_name(n) for n in names(scrape(sample_runtime(False)))}
-
-    assert with_histogram | without_histogram == set(metrics.DOCUMENTED_METRICS)
-    # the wait counter and the wait histogram never share one exposition
-    assert "ratekit_weight_wait_seconds_total" not in with_histogram
-    assert "ratekit_weight_wait_seconds" not in without_histogram
+    exposed = {documented_name(n) for n in names(scrape(sample_runtime()))}
+    assert exposed == set(metrics.DOCUMENTED_METRICS)
 
 
 def test_metric_names_follow_prometheus_conventions() -> None:
@@ -353,7 +347,7 @@ def test_weight_figures_follow_the_snapshot() -> None:
 
 
 def test_wait_histogram_is_cumulative_and_completed_with_inf() -> None:
-    samples = scrape(sample_runtime(with_histogram=True))
+    samples = scrape(sample_runtime())
     book = "GET api/v3/ticker/bookTicker"
 
     buckets = {
@@ -367,16 +361,8 @@ def test_wait_histogram_is_cumulative_and_completed_with_inf() -> None:
     assert value(samples, "ratekit_weight_wait_seconds_count", endpoint="POST api/v3/order") == 6
 
 
-def test_wait_counter_without_histogram() -> None:
-    samples = scrape(sample_runtime(with_histogram=False))
-
-    assert value(
-        samples, "ratekit_weight_wait_seconds_total", endpoint="GET api/v3/ticker/bookTicker"
-    ) == pytest.approx(1.5)
-
-
 def test_malformed_histogram_is_skipped_not_fatal() -> None:
-    snapshot = weights_snapshot(with_histogram=True)
+    snapshot = weights_snapshot()
     snapshot["wait_histogram"]["POST api/v3/order"] = {"buckets": [[0.1, 9], [1.0, 3]], "sum": 1}
     runtime = sample_runtime()
     runtime.weights = FakeComponent(snapshot)
