@@ -24,7 +24,6 @@ from typing import Any
 import requests
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -34,6 +33,9 @@ STATUS_PATH = "/api/v1/ratekit/status"
 PING_PATH = "/api/v1/ping"
 DEFAULT_CONFIG = "config.json"
 DEFAULT_WATCH_INTERVAL = 2.0
+
+USAGE_BAR_WIDTH = 10
+"""Characters of a pool's usage bar: plain text, so it shows without colour (NO_COLOR, pipes)."""
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # bad config, unexpected answer
@@ -626,9 +628,8 @@ def _weights_parts(weights: Mapping[str, Any], top: int, now: float) -> list[Ren
             bar: RenderableType = MISSING
             if share is not None:
                 style = "red" if share >= 0.9 else "yellow" if share >= 0.7 else "green"
-                bar = ProgressBar(
-                    total=100, completed=min(share, 1.0) * 100, width=20, complete_style=style
-                )
+                filled = round(min(share, 1.0) * USAGE_BAR_WIDTH)
+                bar = Text("█" * filled, style) + Text("░" * (USAGE_BAR_WIDTH - filled), "dim")
             paused_until = pool.get("paused_until")
             table.add_row(
                 _text(pool.get("name")),
