@@ -445,7 +445,10 @@ def _table(title: str, columns: Iterable[str], numeric: Iterable[str] = ()) -> T
     table = Table(title=title, title_justify="left", title_style="bold", expand=False)
     right = set(numeric)
     for column in columns:
-        table.add_column(column, justify="right" if column in right else "left")
+        if column in right:
+            table.add_column(column, justify="right")
+        else:  # names (pairs, pools, endpoints) never get cut; figures shrink first
+            table.add_column(column, justify="left", no_wrap=True, min_width=len(column))
     return table
 
 
@@ -618,9 +621,9 @@ def _weights_parts(weights: Mapping[str, Any], top: int, now: float) -> list[Ren
 
     pools = _records(weights.get("pools"))
     if pools:
-        numeric = ("Use", "Used", "Effective", "Limit", "Window", "Remaining", "Server")
-        columns = ("Pool", "Scope", "Usage", *numeric, "Paused", "429", "418")
-        table = _table("Pools", columns, (*numeric, "429", "418"))
+        numeric = ("Used", "Admits", "Limit", "Server", "429", "418")
+        columns = ("Pool", "Scope", "Usage", *numeric[:4], "Paused", "429", "418")
+        table = _table("Pools", columns, numeric)
         for pool in pools:
             used = _number(pool.get("used"))
             capacity = _number(pool.get("effective_limit")) or _number(pool.get("limit"))
@@ -629,18 +632,19 @@ def _weights_parts(weights: Mapping[str, Any], top: int, now: float) -> list[Ren
             if share is not None:
                 style = "red" if share >= 0.9 else "yellow" if share >= 0.7 else "green"
                 filled = round(min(share, 1.0) * USAGE_BAR_WIDTH)
-                bar = Text("█" * filled, style) + Text("░" * (USAGE_BAR_WIDTH - filled), "dim")
+                bar = (
+                    Text("█" * filled, style)
+                    + Text("░" * (USAGE_BAR_WIDTH - filled), "dim")
+                    + Text(f" {_fmt_ratio(share)}")
+                )
             paused_until = pool.get("paused_until")
             table.add_row(
                 _text(pool.get("name")),
                 _text(pool.get("scope")),
                 bar,
-                _fmt_ratio(share),
                 _fmt_count(pool.get("used")),
                 _fmt_count(pool.get("effective_limit")),
-                _fmt_count(pool.get("limit")),
-                _fmt_seconds(pool.get("interval_s")),
-                _fmt_count(pool.get("remaining")),
+                Text(f"{_fmt_count(pool.get('limit'))} / {_fmt_seconds(pool.get('interval_s'))}"),
                 _fmt_count(pool.get("server_used")),
                 Text("yes", "bold red") if _paused(paused_until, now) else Text("no"),
                 _fmt_count(pool.get("status_429")),
