@@ -396,10 +396,8 @@ def _patch_rates() -> None:
     def startup(self: Any) -> None:
         original_startup(self)
         book = self.exchange.__dict__.get("_ratekit_rates")
-        if book is not None:
-            book.start()
-            if book.settings.prewarm:
-                book.prewarm_in_background()
+        if book is not None and book.settings.prewarm:
+            book.prewarm_in_background()  # the database is up now: open trades are known
 
     @functools.wraps(original_whitelist)
     def _refresh_active_whitelist(self: Any, *args: Any, **kwargs: Any) -> list[str]:
@@ -513,6 +511,7 @@ def _attach_rate_book(exchange: Any, settings: RatekitSettings, stock_get_rate: 
         exchange._entry_rate_cache = book.caches["entry"]
         exchange._exit_rate_cache = book.caches["exit"]
     exchange._ratekit_rates = book
+    book.start()  # readers' background fetches work even before (or without) bot startup
     rt = _runtime_for(settings)
     rt.rate_cache = book
     rt.exchange_id = api.id

@@ -38,7 +38,6 @@ def ratekit_exchange(exchange_emulator):
     patches.install()
     patches.activate(parse_settings(section))
     exchange = Exchange(exchange_config(exchange_emulator.url, pairs, section), validate=False)
-    exchange._ratekit_rates.start()
     yield exchange, pairs
     exchange.close()
     patches.uninstall()
