@@ -243,6 +243,30 @@ def _patch_reader_paths() -> None:
 
     for name in READER_METHODS:
         _active.replace(RPC, name, _as_reader(getattr(RPC, name)))
+    statistics = RPC._rpc_trade_statistics
+
+    @functools.wraps(statistics)
+    def _rpc_trade_statistics(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _preload_open_trade_orders()
+        return statistics(self, *args, **kwargs)
+
+    _active.replace(RPC, "_rpc_trade_statistics", _rpc_trade_statistics)
+
+
+def _preload_open_trade_orders() -> None:
+    """Load every open trade's orders in one query before /profit reads them.
+
+    Freqtrade queries the trades without their orders, then reads each open trade's orders:
+    one lazy query per trade, most of a 200-trade /profit. Loading them here puts the orders
+    in the request's session, where the statistics query finds them already loaded. Closed
+    trades' orders are not read by /profit and stay unloaded.
+    """
+    from freqtrade.persistence import Trade
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    query = select(Trade).filter(Trade.is_open.is_(True)).options(selectinload(Trade.orders))
+    Trade.session.scalars(query).all()
 
 
 # --- weights ------------------------------------------------------------------------------
