@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 API_USER = "ratekit"
 API_PASSWORD = "test-password-123"
@@ -47,3 +51,28 @@ def write_config(directory: Path, ratekit: Any, api_port: int = 8080) -> Path:
     path = directory / "config.json"
     path.write_text(json.dumps(config))
     return path
+
+
+class FakeClock:
+    """An injectable clock that only moves when a test says so."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str) -> T:
+    """Poll `read` until `done` holds; the assertion message carries the last value read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {timeout:g}s; last value: {value!r}")
+        time.sleep(0.1)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
@@ -31,6 +31,7 @@ from freqtrade_ratekit.sim import (
     start_exchange_emulator,
 )
 from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -47,20 +48,6 @@ API_KEY = "CG-e2e-fiat-secret-7d41c9a0b2"
 OPEN_TRADES = 2
 COINS_LIST = "/api/v3/coins/list"
 SIMPLE_PRICE = "/api/v3/simple/price"
-
-T = TypeVar("T")
-
-
-def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str) -> T:
-    """Poll `read` until `done` holds; the assertion message carries the last value read."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout:g}s; last value: {value!r}")
-        time.sleep(0.1)
 
 
 def fiat_bot_config(

@@ -14,10 +14,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import redis
@@ -33,6 +32,7 @@ from freqtrade_ratekit.sim import (
     start_exchange_emulator,
 )
 from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -47,20 +47,6 @@ FIRST_TRADES = 2
 FIAT_REFRESH_INTERVAL = 2.0
 FIAT_PAIR = "usdt/usd"
 WAIT_S = 30.0
-
-T = TypeVar("T")
-
-
-def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout:g}s; last value: {value!r}")
-        time.sleep(0.1)
-
 
 # -- a password-protected redis-server -------------------------------------------------------
 

@@ -11,17 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from freqtrade_ratekit.rate_cache import CachedRate, RateCache
-
-
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.helpers import FakeClock
 
 
 def make_cache(clock: FakeClock, **overrides: float) -> RateCache:

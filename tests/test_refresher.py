@@ -28,19 +28,9 @@ from freqtrade_ratekit.refresher import (
     pairs_due,
     pricing_needs,
 )
+from tests.helpers import FakeClock
 
 WAIT = 10.0  # generous bound for thread hand-offs; never a timing assertion
-
-
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class MaxRandom(random.Random):
