@@ -8,7 +8,13 @@ from email.utils import format_datetime
 
 import pytest
 
-from freqtrade_ratekit.weights import RetryPolicy, parse_retry_after, parse_usage
+from freqtrade_ratekit.weights import (
+    Ledger,
+    RetryPolicy,
+    parse_retry_after,
+    parse_usage,
+    preset_for,
+)
 
 NOW = 1_763_700_000.0  # 2025-11-21T04:40:00Z
 
@@ -88,3 +94,14 @@ def test_backoff_full_jitter_stays_within_bounds():
         assert all(2.0 <= pause <= 2.0 + bound for pause in pauses)
         assert max(pauses) > 2.0 + bound / 2  # jitter really spreads over the range
     assert RetryPolicy(max_pause_s=60).pause_seconds(10_000, 1) == 60
+
+
+def test_header_sync_follows_an_overridden_pool_window():
+    preset = preset_for("binance", pools={"REQUEST_WEIGHT": {"limit": 300, "interval": 10}})
+    ledger = Ledger(preset, mode="enforce", headroom=1.0)
+    charge = ledger.charge_for("public", "GET", "ticker/price", {"symbol": "BTCUSDT"}, 0.4)
+    ledger.acquire(charge)
+    ledger.on_response(charge, 200, {"X-MBX-USED-WEIGHT-10S": "250"})
+    pool = next(p for p in ledger.snapshot()["pools"] if p["name"] == "REQUEST_WEIGHT")
+    assert pool["server_used"] == 250
+    assert pool["used"] >= 250

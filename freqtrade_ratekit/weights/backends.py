@@ -413,6 +413,9 @@ class RedisBackend:
                 self._failed(exc)
             else:
                 if int(admitted) == 1:
+                    # the local window shadows our own share, so a fall-back to it starts
+                    # from what this bot just spent instead of an empty window
+                    self._local.record(self._local_items(items))
                     return 0.0
                 return max(float(wait_ms) / 1000.0, MIN_WAIT_S)
         local = self._local_items(items)

@@ -447,8 +447,19 @@ def charges_for(
     headers: list[tuple[str, float | None, str]] = []
     for kind, interval, pool in rule.header_pools:
         targets = endpoint_pools if pool == "*" else [pool]
-        headers.extend((kind, interval, target) for target in targets)
+        headers.extend((kind, _window_of(preset, target, interval), target) for target in targets)
     return tuple(weights), tuple(headers)
+
+
+def _window_of(preset: Preset, pool: str, published: float | None) -> float | None:
+    """The window a usage header names is the pool's own (`X-MBX-USED-WEIGHT-10S` for a pool
+    overridden to 10 s), so header sync keeps working with `weights.pools` overrides."""
+    if published is None:
+        return None
+    try:
+        return preset.pool(pool).interval_s
+    except KeyError:
+        return published
 
 
 def _is_template(preset: Preset, name: str) -> bool:
