@@ -1,8 +1,6 @@
-"""A real `redis-server` on a free loopback port that tests can kill and restart on the same
-port (to take a shared weight budget away from running bots and give it back).
-
-tests/test_weights_redis.py has its own small launcher (with a password) for the backend's
-unit-level tests; this one is for the end-to-end tests and bench/multi_bot.py.
+"""A real `redis-server` on a free loopback port, optionally password-protected, that tests can
+kill and restart on the same port (to take a shared weight budget away from running bots and
+give it back). Used by the backend's tests, the end-to-end tests and bench/multi_bot.py.
 """
 
 from __future__ import annotations
@@ -34,13 +32,15 @@ class RedisServer:
     """One redis-server process without persistence: a restart starts from an empty store,
     as after a crash of a cache-only Redis."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, password: str | None = None) -> None:
         self.port = port or _free_port()
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -61,6 +61,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

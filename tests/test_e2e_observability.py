@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -33,6 +31,7 @@ from freqtrade_ratekit.sim import (
 )
 from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
 from tests.helpers import wait_for
+from tests.redis_fixtures import RedisServer
 
 pytestmark = pytest.mark.e2e
 
@@ -47,60 +46,6 @@ FIRST_TRADES = 2
 FIAT_REFRESH_INTERVAL = 2.0
 FIAT_PAIR = "usdt/usd"
 WAIT_S = 30.0
-
-# -- a password-protected redis-server -------------------------------------------------------
-
-
-class PasswordRedis:
-    """redis-server on a free loopback port with `requirepass`, no persistence."""
-
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.port}/0"
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--requirepass",
-                REDIS_PASSWORD,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_timeout=0.5)
-        try:
-            wait_for(self._answers(client), bool, 10, "redis-server answering PING")
-        except AssertionError:
-            self.stop()
-            raise
-        finally:
-            client.close()
-
-    @staticmethod
-    def _answers(client: redis.Redis) -> Callable[[], bool]:
-        def ping() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.exceptions.ConnectionError:
-                return False
-
-        return ping
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
 
 # -- fixtures --------------------------------------------------------------------------------
 
@@ -123,11 +68,8 @@ def weights_backend() -> Iterator[str]:
     if shutil.which("redis-server") is None:
         yield "memory"
         return
-    server = PasswordRedis()
-    try:
+    with RedisServer(password=REDIS_PASSWORD) as server:
         yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ degraded local share when Redis dies, rejoin when it is back."""
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -24,6 +22,8 @@ from freqtrade_ratekit.weights import (
     scope_digest,
 )
 from freqtrade_ratekit.weights.presets import EndpointRule, PoolCharge
+from tests.helpers import FakeClock
+from tests.redis_fixtures import RedisServer
 
 pytestmark = [
     pytest.mark.redis,
@@ -33,73 +33,14 @@ PASSWORD = "s3cret-redis-pass"
 API_KEY = "my-raw-api-key-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisProcess:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--requirepass",
-                PASSWORD,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                client.ping()
-                return
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=5)
-            self.process = None
-
-
 @pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    server = RedisProcess()
-    server.start()
-    yield server
-    server.stop()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer(password=PASSWORD) as server:
+        yield server
 
 
 def make_backend(
-    server: RedisProcess, clock: FakeClock | None = None, bots: int = 2
+    server: RedisServer, clock: FakeClock | None = None, bots: int = 2
 ) -> RedisBackend:
     return RedisBackend(
         server.url,
