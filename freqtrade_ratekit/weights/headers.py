@@ -43,7 +43,8 @@ def parse_usage(
     """All usage readings in `headers` for `header_format`; unparsable values are skipped."""
     if not headers:
         return []
-    lowered = {str(key).lower(): str(value) for key, value in headers.items()}
+    # every usage header is an X- header: skip the rest (a response carries ~20 headers)
+    lowered = {key.lower(): str(value) for key, value in headers.items() if key[:2] in ("x-", "X-")}
     readings: list[UsageReading] = []
     if header_format == "binance":
         readings.extend(_binance(lowered))
@@ -74,8 +75,10 @@ def _binance(headers: Mapping[str, str]) -> list[UsageReading]:
     readings = []
     for name, value in headers.items():
         match = _BINANCE_HEADER.match(name)
+        if match is None:
+            continue
         used = _number(value)
-        if match is None or used is None:
+        if used is None:
             continue
         kind = "weight" if match.group(1) == "used-weight" else "orders"
         interval = int(match.group(2)) * _INTERVAL_SECONDS[match.group(3)]
