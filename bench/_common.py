@@ -14,7 +14,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
+from freqtrade_ratekit.sim.harness import (
+    IDLE_TRADING_LOOP,
+    BotProcess,
+    find_free_port,
+    make_bot_config,
+)
 
 RESULTS_DIR = Path(__file__).parent / "results"
 SEED = 42
@@ -22,7 +27,6 @@ SEED = 42
 # once and afterwards only REST readers price them. With a running loop, Freqtrade's
 # handle_trade prices every open trade with get_rate(refresh=True) on each iteration, in stock
 # and ratekit alike (design rule 1), so the rate cache is not what would be measured.
-IDLE_LOOP: dict[str, Any] = {"timeframe": "1d", "internals": {"process_throttle_secs": 3600}}
 
 console = Console(width=None if sys.stdout.isatty() else 170)
 
@@ -116,7 +120,7 @@ def start_bot_with_trades(
         max_open_trades=len(pairs),
         ratekit=ratekit if with_ratekit else None,
         fiat_display_currency="USD",
-        extra={**IDLE_LOOP, **(extra or {})},
+        extra={**IDLE_TRADING_LOOP, **(extra or {})},
     )
     bot = BotProcess(config, workdir, with_ratekit=with_ratekit).start()
     started = time.monotonic()

@@ -6,8 +6,8 @@ exchange latency 200 ms, `fiat_display_currency` USD, and CoinGecko either slow 
 answer) or hanging. Requests are sent one after another through the real REST API.
 
 "After the fresh TTL", honestly:
-- The bots' trading loops stay idle once the trades are open (see `_common.IDLE_LOOP`): with a
-  running loop, `handle_trade` re-prices every open trade each iteration with
+- The bots' trading loops stay idle once the trades are open (`harness.IDLE_TRADING_LOOP`):
+  with a running loop, `handle_trade` re-prices every open trade each iteration with
   `refresh=True`, so no cached rate would ever be older than one iteration in either bot.
 - Stock caches each trade's exit rate while it opens it (the entry notification reads it), for
   its hard-coded 300 s. The full run really waits: 305 s pass after the last stock bot opened

@@ -6,8 +6,8 @@ poller per bot sends `/api/v1/status` then `/api/v1/profit` every 5 s (as FreqUI
 window; the weight is what the exchange emulator charged (Binance weights) inside the window.
 
 What is measured, honestly:
-- The trading loops stay idle after the trades are open (`_common.IDLE_LOOP`), so only the UI's
-  reads price the trades. With a running loop, Freqtrade's `handle_trade` prices every open
+- The trading loops stay idle after the trades are open (`harness.IDLE_TRADING_LOOP`), so only
+  the UI's reads price the trades. With a running loop, Freqtrade's `handle_trade` prices every open
   trade with `get_rate(refresh=True)` on each iteration, in stock and ratekit alike (design
   rule 1: trading never gets a cached price), and that weight would be the same on both sides.
 - Ratekit runs with its defaults (ttl 300 s, refresh_interval 60 s), stock with its hard-coded

@@ -27,11 +27,15 @@ from freqtrade_ratekit.sim import (
     start_coingecko_emulator,
     start_exchange_emulator,
 )
-from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
+from freqtrade_ratekit.sim.harness import (
+    IDLE_TRADING_LOOP,
+    BotProcess,
+    find_free_port,
+    make_bot_config,
+)
 
 OPEN_TRADES = 50
 SINGLE_PAIR_ENDPOINTS = {"/api/v3/ticker/24hr", "/api/v3/depth"}
-IDLE_LOOP = {"timeframe": "1d", "internals": {"process_throttle_secs": 3600}}
 HANG_CLIENT_TIMEOUT_S = 20.0  # far below the emulator's 300 s hang: a request-path call fails
 
 
@@ -84,7 +88,7 @@ def start_bot(
         pairs=pairs,
         max_open_trades=len(pairs),
         ratekit={"enabled": True, "rate_cache": rate_cache},
-        extra=IDLE_LOOP,
+        extra=IDLE_TRADING_LOOP,
     )
     return BotProcess(config, tmp_path, with_ratekit=True).start()
 

@@ -38,6 +38,15 @@ class BotError(RuntimeError):
     """The bot did not start, or refused a request; the message carries the log tail."""
 
 
+IDLE_TRADING_LOOP: dict[str, Any] = {
+    "timeframe": "1d",
+    "internals": {"process_throttle_secs": 3600},
+}
+"""Config overrides that keep a bot's trading loop idle once trades are open (force entries
+still work): its `handle_trade` would otherwise re-price every open trade each iteration with
+`refresh=True`, in stock and ratekit alike, hiding what REST reads cost."""
+
+
 def find_free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
