@@ -5,6 +5,11 @@ and latency), runs a real Freqtrade dry-run bot with ratekit and, for comparison
 Freqtrade bot, opens trades on both, polls `/profit` and `/status` like a UI would, and shows
 live what each bot's requests cost: latency, exchange calls and weight, CoinGecko calls, and
 ratekit's cache, fiat and weight figures. Stops on Ctrl-C or after `--duration` seconds.
+
+By default 110 trades are opened: stock's rate cache holds 100 rates, so each of its reads
+fetches tickers one by one; and the trading loops stay idle once the trades are open, so the
+figures show what the UI's reads cost (`--live-loop` keeps them running: then both bots also
+re-price every trade on each iteration, as Freqtrade does).
 """
 
 from __future__ import annotations
@@ -27,7 +32,12 @@ from rich.panel import Panel
 from rich.table import Table
 
 from freqtrade_ratekit.sim import start_coingecko_emulator, start_exchange_emulator
-from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
+from freqtrade_ratekit.sim.harness import (
+    IDLE_TRADING_LOOP,
+    BotProcess,
+    find_free_port,
+    make_bot_config,
+)
 
 READ_PATHS = ("/api/v1/profit", "/api/v1/status")
 
@@ -74,12 +84,15 @@ class DemoBot:
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="freqtrade-ratekit demo", description=__doc__)
     parser.add_argument("--duration", type=float, default=0, help="seconds; 0 = until Ctrl-C")
-    parser.add_argument("--trades", type=int, default=8, help="open trades per bot")
+    parser.add_argument("--trades", type=int, default=110, help="open trades per bot")
     parser.add_argument("--exchange-latency-ms", type=int, default=150)
     parser.add_argument("--coingecko-latency-ms", type=int, default=1500)
     parser.add_argument("--poll-interval", type=float, default=2.0, help="UI poll period")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-stock", action="store_true", help="run only the ratekit bot")
+    parser.add_argument(
+        "--live-loop", action="store_true", help="keep the bots' trading loops running"
+    )
     parser.add_argument("--workdir", type=Path, help="where bot files go (default: temp dir)")
     return parser.parse_args(list(argv))
 
@@ -112,7 +125,11 @@ def _start_bot(
         max_open_trades=args.trades,
         ratekit=DEMO_RATEKIT if ratekit else None,
         db_dir=bot_dir,
-        extra={"bot_name": f"demo-{label}", "user_data_dir": str(bot_dir / "user_data")},
+        extra={
+            **({} if args.live_loop else IDLE_TRADING_LOOP),
+            "bot_name": f"demo-{label}",
+            "user_data_dir": str(bot_dir / "user_data"),
+        },
     )
     bot = BotProcess(config, bot_dir, with_ratekit=ratekit)
     stack.callback(bot.stop)
@@ -172,13 +189,14 @@ def _inside(bot: DemoBot) -> Table:
             f"{cache.get('stale_reads', 0)} stale reads · {cache.get('misses', 0)} misses · "
             + " ".join(f"{n} {state}" for state, n in sorted(states.items())),
         )
-    prewarm = status.get("rate_cache", {}).get("last_prewarm")
-    if prewarm:
-        table.add_row(
-            "last pre-warm",
-            f"{len(prewarm.get('stored', []) or [])} pairs · {prewarm.get('seconds', 0):.2f} s · "
-            f"{prewarm.get('method')}",
-        )
+    for label in ("last_prewarm", "last_refresh"):
+        run = status.get("rate_cache", {}).get(label)
+        if run:
+            table.add_row(
+                label.replace("_", " ").replace("prewarm", "pre-warm"),
+                f"{run.get('pairs', 0)} pairs · {run.get('seconds', 0):.2f} s · "
+                f"{run.get('method')} · {run.get('failed', 0)} failing",
+            )
     for pair in status.get("fiat", {}).get("pairs", []):
         age = pair.get("age_s")
         table.add_row(
@@ -210,19 +228,22 @@ def _render(bots: list[DemoBot], started: float, args: argparse.Namespace) -> Gr
         )
         + f"\nexchange latency {args.exchange_latency_ms} ms · CoinGecko latency "
         f"{args.coingecko_latency_ms} ms · {elapsed:.0f} s{until}"
-        + "\nstock's rate cache lasts 300 s, then every read fetches one ticker per open trade",
+        + "\nstock's rate cache holds 100 rates for 300 s; past either, every read fetches one "
+        "ticker per open trade, one after another"
+        + (
+            ""
+            if args.live_loop
+            else "\ntrading loops idle: the figures are what the UI's reads cost"
+        ),
         title="freqtrade-ratekit demo",
     )
     return Group(head, _comparison(bots), _inside(bots[0]))
 
 
-def _poll(bots: list[DemoBot], interval: float, stop: threading.Event) -> None:
+def _poll(bot: DemoBot, interval: float, stop: threading.Event) -> None:
+    """One poller per bot: a slow bot must not hold back the other one's polls."""
     while not stop.is_set():
-        threads = [threading.Thread(target=bot.poll_once, daemon=True) for bot in bots]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        bot.poll_once()
         stop.wait(interval)
 
 
@@ -237,11 +258,22 @@ def main(argv: Sequence[str]) -> int:
             if not args.no_stock:
                 bots.append(_start_bot("stock Freqtrade", args, workdir, stack, ratekit=False))
         with console.status(f"opening {args.trades} trades per bot ..."):
+            openers = [
+                threading.Thread(target=bot.bot.open_trades, args=(args.trades,), daemon=True)
+                for bot in bots
+            ]
+            for opener in openers:
+                opener.start()
+            for opener in openers:
+                opener.join()
             for bot in bots:
-                bot.bot.open_trades(args.trades)
                 bot.polling_since = time.time()
-        poller = threading.Thread(target=_poll, args=(bots, args.poll_interval, stop), daemon=True)
-        poller.start()
+        pollers = [
+            threading.Thread(target=_poll, args=(bot, args.poll_interval, stop), daemon=True)
+            for bot in bots
+        ]
+        for poller in pollers:
+            poller.start()
         started = time.monotonic()
         try:
             with Live(_render(bots, started, args), console=console, refresh_per_second=1) as live:
@@ -252,6 +284,7 @@ def main(argv: Sequence[str]) -> int:
             console.print("stopping ...")
         finally:
             stop.set()
-            poller.join(timeout=30)
+            for poller in pollers:
+                poller.join(timeout=30)
     console.print(f"demo finished; bot files are in {workdir}")
     return 0
