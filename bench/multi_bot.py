@@ -23,8 +23,6 @@ weight in the run (the spread shows how evenly the shared budget was drawn).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import tempfile
 import time
@@ -33,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import console, write_results
 from freqtrade_ratekit.sim import start_coingecko_emulator, start_exchange_emulator
 from freqtrade_ratekit.sim.harness import (
     BotProcess,
@@ -46,15 +44,12 @@ from freqtrade_ratekit.sim.harness import (
 )
 from tests.redis_fixtures import RedisServer
 
-RESULTS_PATH = Path(__file__).parent / "results" / "multi_bot.json"
 WINDOW_S = 10
 WEIGHT_LIMIT = 600
 SETUP_WEIGHT_LIMIT = 10**9
 DEFAULT_HEADROOM = 0.8  # ratekit's own default
 PAIRS = 30
 OPEN_TRADES = 16
-
-console = Console()
 
 
 def bot_config(
@@ -167,7 +162,7 @@ def run_case(
     return result
 
 
-def print_table(results: list[dict[str, Any]], run_s: float, headroom: float) -> None:
+def print_results(results: list[dict[str, Any]], run_s: float, headroom: float) -> None:
     table = Table(
         title=(
             f"K bots on one IP, {WEIGHT_LIMIT} weight / {WINDOW_S} s window, "
@@ -193,22 +188,6 @@ def print_table(results: list[dict[str, Any]], run_s: float, headroom: float) ->
     console.print(table)
 
 
-def write_results(payload: dict[str, Any]) -> None:
-    import freqtrade
-
-    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "benchmark": "multi_bot",
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "freqtrade_version": str(freqtrade.__version__),
-        **payload,
-    }
-    RESULTS_PATH.write_text(json.dumps(document, indent=2) + "\n")
-    console.print(f"results written to {RESULTS_PATH}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="K = 1, 3 and 20 s per case")
@@ -232,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                         redis_server=redis_server,
                     )
                 )
-    print_table(results, run_s, args.headroom)
+    print_results(results, run_s, args.headroom)
     write_results(
+        "multi_bot",
         {
             "mode": "quick" if args.quick else "full",
             "settings": {
@@ -245,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 "run_s": run_s,
             },
             "cases": results,
-        }
+        },
     )
     return 0
 

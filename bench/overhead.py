@@ -21,8 +21,6 @@ Three measurements, each stock and ratekit side by side:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import random
 import re
 import statistics
@@ -35,11 +33,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._common import console, print_table, write_results
 from freqtrade_ratekit.sim.exchange import exchange_ccxt_config
 from freqtrade_ratekit.weights import (
     Ledger,
@@ -51,7 +47,6 @@ from freqtrade_ratekit.weights import (
 )
 from tests.redis_fixtures import RedisServer
 
-RESULTS_PATH = Path(__file__).parent / "results" / "overhead.json"
 MEMORY_TARGET_US = 50.0
 REDIS_TARGET_US = 2000.0
 UNBOUNDED_POOLS = {  # far above anything the benchmark sends: acquire never waits
@@ -85,8 +80,6 @@ USAGE_HEADERS = {
 }
 ORDER_BOOK_PARAMS = {"symbol": "BTCUSDT", "limit": 50}
 
-console = Console()
-
 
 # ----------------------------------------------------------------------------- helpers
 def percentile(values: Sequence[float], q: float) -> float:
@@ -110,31 +103,6 @@ def micro_summary(samples_s: Sequence[float]) -> dict[str, float]:
 
 def us(value: float) -> str:
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
-
-
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    table = Table(title=title, title_justify="left")
-    for index, column in enumerate(columns):
-        table.add_column(column, justify="left" if index == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-
-
-def write_results(payload: dict[str, Any]) -> None:
-    import freqtrade
-
-    RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "benchmark": "overhead",
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "freqtrade_version": str(freqtrade.__version__),
-        **payload,
-    }
-    RESULTS_PATH.write_text(json.dumps(document, indent=2) + "\n")
-    console.print(f"results written to {RESULTS_PATH}")
 
 
 def make_ledger(mode: str, redis_url: str | None) -> Ledger:
@@ -361,13 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         [[r["case"], f"{r['ns']:,.0f}", f"{r['ns'] / stock_get:.1f}x"] for r in cache],
     )
     write_results(
+        "overhead",
         {
             "mode": "quick" if args.quick else "full",
             "targets_us": {"memory": MEMORY_TARGET_US, "redis": REDIS_TARGET_US},
             "ledger_path": ledger,
             "ccxt_end_to_end": ccxt_results,
             "cache_read": cache,
-        }
+        },
     )
     return 0
 
