@@ -7,11 +7,13 @@ one Binance emulator whose window binds (300 per 10 s from the same IP). They sh
 headroom x limit.
 
 Why headroom 0.5 and expected_bots 3: when Redis dies, each bot falls back to a local window
-of capacity / expected_bots that starts empty (the usage headers would fill it, but they do
-not apply here: the emulator reports a 10 s window, the preset maps only Binance's 1-minute
-header). The emulator may then still hold up to one shared capacity from before the outage,
-so shared + local shares must fit the limit: 150 + 2 x 50 = 250 <= 300. After a restart Redis
-is empty while the local shares are still in the emulator's window: the same sum.
+of capacity / expected_bots. That window already holds what the bot itself spent through
+Redis (and the exchange's usage headers raise it further), so a bot that just spent more than
+its local share waits for that to slide out: the outage below lasts longer than one window,
+so the bots must be trading again inside it. The emulator may still hold up to one shared
+capacity from before the outage, so shared + local shares fit the limit: 150 + 2 x 50 = 250 <=
+300. After a restart Redis is empty while the local shares are still in the emulator's window:
+the same sum.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ PAIRS = 20
 OPEN_TRADES = 8
 FIAT_REFRESH_S = 5.0
 SHARED_RUN_S = 20.0
-OUTAGE_S = 8.0
+OUTAGE_S = WINDOW_S + 5.0  # longer than a window: pre-outage spending slides out inside it
 MIN_BUDGET_SHARE = 0.85
 REJOIN_TIMEOUT_S = 40.0  # the probe backs off (1, 2, 4, 8 ... s) while Redis is away
 SHARED_CAPACITY = HEADROOM * WEIGHT_LIMIT
