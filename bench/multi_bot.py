@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import console, write_results
 from freqtrade_ratekit.sim import start_coingecko_emulator, start_exchange_emulator
 from freqtrade_ratekit.sim.harness import (
+    GREEDY_TRADING,
     BotProcess,
     find_free_port,
     make_bot_config,
@@ -83,11 +84,7 @@ def bot_config(
         max_open_trades=OPEN_TRADES,
         ratekit=ratekit,
         db_dir=workdir,
-        extra={
-            "timeframe": "1m",
-            "entry_pricing": {"use_order_book": True, "order_book_top": 50},
-            "exit_pricing": {"use_order_book": True, "order_book_top": 50},
-        },
+        extra=GREEDY_TRADING,
     )
 
 

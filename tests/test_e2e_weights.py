@@ -28,7 +28,12 @@ from freqtrade_ratekit.sim import (
     start_coingecko_emulator,
     start_exchange_emulator,
 )
-from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
+from freqtrade_ratekit.sim.harness import (
+    GREEDY_TRADING,
+    BotProcess,
+    find_free_port,
+    make_bot_config,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -65,11 +70,7 @@ def greedy_config(
         max_open_trades=OPEN_TRADES,
         ratekit=section,
         db_dir=db_dir,
-        extra={
-            "timeframe": "1m",
-            "entry_pricing": {"use_order_book": True, "order_book_top": 50},
-            "exit_pricing": {"use_order_book": True, "order_book_top": 50},
-        },
+        extra=GREEDY_TRADING,
     )
 
 

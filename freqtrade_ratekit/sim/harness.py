@@ -47,6 +47,15 @@ still work): its `handle_trade` would otherwise re-price every open trade each i
 `refresh=True`, in stock and ratekit alike, hiding what REST reads cost."""
 
 
+GREEDY_TRADING: dict[str, Any] = {
+    "timeframe": "1m",
+    "entry_pricing": {"use_order_book": True, "order_book_top": 50},
+    "exit_pricing": {"use_order_book": True, "order_book_top": 50},
+}
+"""Config overrides for a bot that spends weight fast: 1-minute candles, and every open trade
+priced from an order book (depth weight 5) on each loop iteration, as greedy bots do."""
+
+
 def find_free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
