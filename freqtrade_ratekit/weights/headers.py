@@ -43,8 +43,7 @@ def parse_usage(
     """All usage readings in `headers` for `header_format`; unparsable values are skipped."""
     if not headers:
         return []
-    # every usage header is an X- header: skip the rest (a response carries ~20 headers)
-    lowered = {key.lower(): str(value) for key, value in headers.items() if key[:2] in ("x-", "X-")}
+    lowered = _x_headers(headers)
     readings: list[UsageReading] = []
     if header_format == "binance":
         readings.extend(_binance(lowered))
@@ -71,9 +70,21 @@ def parse_usage(
     return readings
 
 
+def _x_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The X- headers, lower-cased: every usage header is one (a response carries ~20).
+    requests' CaseInsensitiveDict (ccxt's sync client) already stores the lower-cased names;
+    reading them from `lower_items()` is twice as fast as its generic `items()`."""
+    lower_items = getattr(headers, "lower_items", None)
+    if callable(lower_items):
+        return {key: str(value) for key, value in lower_items() if key[:2] == "x-"}
+    return {key.lower(): str(value) for key, value in headers.items() if key[:2] in ("x-", "X-")}
+
+
 def _binance(headers: Mapping[str, str]) -> list[UsageReading]:
     readings = []
     for name, value in headers.items():
+        if not name.startswith("x-mbx-"):
+            continue
         match = _BINANCE_HEADER.match(name)
         if match is None:
             continue
