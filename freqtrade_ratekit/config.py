@@ -94,6 +94,11 @@ RATEKIT_SCHEMA: dict[str, Any] = {
                 "redis_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 5},
             },
         },
+        "readers": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"snapshot": {"type": "boolean"}, "max_age": _POSITIVE},
+        },
         "api": {
             "type": "object",
             "additionalProperties": False,
@@ -133,6 +138,7 @@ DEFAULTS: dict[str, Any] = {
         "expected_bots": 3,
         "redis_timeout": 0.25,
     },
+    "readers": {"snapshot": True, "max_age": 5},
     "api": {"enabled": True},
 }
 
@@ -196,11 +202,18 @@ class WeightSettings:
 
 
 @dataclass(frozen=True)
+class ReaderSettings:
+    snapshot: bool
+    max_age: float
+
+
+@dataclass(frozen=True)
 class RatekitSettings:
     enabled: bool
     rate_cache: RateCacheSettings
     fiat: FiatSettings
     weights: WeightSettings
+    readers: ReaderSettings
     api_enabled: bool
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
@@ -344,6 +357,7 @@ def parse_settings(section: Any) -> RatekitSettings:
         rate_cache=RateCacheSettings(**merged["rate_cache"]),
         fiat=FiatSettings(**merged["fiat"]),
         weights=WeightSettings(**merged["weights"]),
+        readers=ReaderSettings(**merged["readers"]),
         api_enabled=merged["api"]["enabled"],
         raw=merged,
     )

@@ -294,6 +294,31 @@ METRICS: tuple[MetricSpec, ...] = (
         "Exchange responses with HTTP 429 or 418, by endpoint and status.",
         ("endpoint", "status"),
     ),
+    MetricSpec(
+        "ratekit_reader_snapshot_reads_total",
+        COUNTER,
+        "Reader calls (/profit) by how they were answered: fresh or stale snapshot, or computed"
+        " on the request path (miss).",
+        ("call", "result"),
+    ),
+    MetricSpec(
+        "ratekit_reader_snapshot_age_seconds",
+        GAUGE,
+        "Age of the snapshot readers are served now.",
+        ("call",),
+    ),
+    MetricSpec(
+        "ratekit_reader_snapshot_compute_seconds",
+        GAUGE,
+        "How long the last computation of the snapshot took.",
+        ("call",),
+    ),
+    MetricSpec(
+        "ratekit_reader_snapshot_recomputes_total",
+        COUNTER,
+        "Snapshot computations (background and on the request path).",
+        ("call",),
+    ),
 )
 
 DOCUMENTED_METRICS: dict[str, str] = {spec.name: spec.help for spec in METRICS}
@@ -334,6 +359,7 @@ class RatekitCollector:
             ("rate_cache", runtime.rate_cache_status, _collect_rate_cache),
             ("fiat", runtime.fiat_status, _collect_fiat),
             ("weights", runtime.weights_status, _collect_weights),
+            ("readers", runtime.readers_status, _collect_readers),
         )
         for component, read, collect_section in sections:
             try:
@@ -557,3 +583,13 @@ def _histogram_buckets(histogram: Mapping[str, Any]) -> list[tuple[str, float]] 
     if counts != sorted(counts):
         return None
     return [(floatToGoString(upper), count) for upper, count in buckets]
+
+
+def _collect_readers(out: _Families, snapshot: Mapping[str, Any], now: float) -> None:
+    for row in _records(snapshot.get("snapshots")):
+        call = row.get("call", "")
+        for result, key in (("fresh", "hits"), ("stale", "stale_hits"), ("miss", "misses")):
+            out.add("ratekit_reader_snapshot_reads_total", row.get(key), call=call, result=result)
+        out.add("ratekit_reader_snapshot_age_seconds", row.get("age_s"), call=call)
+        out.add("ratekit_reader_snapshot_compute_seconds", row.get("compute_s"), call=call)
+        out.add("ratekit_reader_snapshot_recomputes_total", row.get("recomputes"), call=call)

@@ -11,7 +11,9 @@ Hook points, verified on every supported Freqtrade version (see SUPPORTED_FREQTR
 - `Exchange._init_ccxt`                  weight accounting on every ccxt client (sync, async, ws)
 - `Exchange.__init__` / `Exchange.close` rate caches and their refresher, clean stop
 - `Exchange.get_rate`                    reader paths served from memory, failing pairs remembered
-- `RPC._rpc_trade_status` / `_rpc_trade_statistics`  mark REST/Telegram reads as reader paths
+- `RPC._rpc_trade_status` / `_rpc_trade_statistics`  mark REST/Telegram reads as reader paths;
+                                         /profit served from a background-refreshed snapshot
+- SQLAlchemy `Session` after_flush/after_commit events  a committed write refreshes it
 - `freqtrade.rpc.rpc.CryptoToFiatConverter`  background fiat conversion
 - `FreqtradeBot.startup` / whitelist     pre-warm triggers
 - `ApiServer.configure_app`              the ratekit routes, behind Freqtrade's own auth
@@ -31,6 +33,7 @@ from typing import Any
 
 from freqtrade_ratekit import runtime
 from freqtrade_ratekit.config import RatekitConfigError, RatekitSettings, settings_from_config
+from freqtrade_ratekit.snapshots import ReaderSnapshots
 
 logger = logging.getLogger(__name__)
 
@@ -49,20 +52,30 @@ class _Patch:
 
 
 class _Patcher:
-    """Records every replaced attribute so that uninstall puts back exactly what was there."""
+    """Records every replaced attribute (and event listener) so that uninstall puts back
+    exactly what was there."""
 
     def __init__(self) -> None:
-        self._patches: list[_Patch] = []
+        self._patches: list[_Patch | Callable[[], None]] = []
 
     def replace(self, owner: Any, name: str, new: Any) -> None:
         had_own = name in vars(owner)
         self._patches.append(_Patch(owner, name, getattr(owner, name), had_own))
         setattr(owner, name, new)
 
+    def listen(self, target: Any, identifier: str, listener: Callable[..., Any]) -> None:
+        """An SQLAlchemy event listener, removed again by `restore_all`."""
+        from sqlalchemy import event
+
+        event.listen(target, identifier, listener)
+        self._patches.append(lambda: event.remove(target, identifier, listener))
+
     def restore_all(self) -> None:
         while self._patches:
             patch = self._patches.pop()
-            if patch.had_own:
+            if not isinstance(patch, _Patch):
+                patch()
+            elif patch.had_own:
                 setattr(patch.owner, patch.name, patch.original)
             else:
                 delattr(patch.owner, patch.name)
@@ -239,18 +252,84 @@ a trading read (its rate was fetched with refresh=True moments before, so it is 
 
 
 def _patch_reader_paths() -> None:
+    import inspect
+
     from freqtrade.rpc.rpc import RPC
+    from sqlalchemy.orm import Session
 
     for name in READER_METHODS:
         _active.replace(RPC, name, _as_reader(getattr(RPC, name)))
     statistics = RPC._rpc_trade_statistics
+    signature = inspect.signature(statistics)
 
     @functools.wraps(statistics)
     def _rpc_trade_statistics(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _preload_open_trade_orders()
-        return statistics(self, *args, **kwargs)
+        def compute() -> Any:
+            _preload_open_trade_orders()
+            return statistics(self, *args, **kwargs)
+
+        snapshots = _reader_snapshots()
+        call = signature.bind(self, *args, **kwargs)
+        call.apply_defaults()
+        # a start date (Telegram's `/profit 7`) moves with the clock: nothing to reuse
+        if snapshots is None or call.arguments.get("start_date") is not None:
+            return compute()
+        stake, fiat, direction = (
+            call.arguments.get(name)
+            for name in ("stake_currency", "fiat_display_currency", "direction")
+        )
+        label = f"profit {stake}/{fiat or '-'}" + (f" {direction}" if direction else "")
+        return snapshots.read(("profit", stake, fiat, direction), compute, label)
 
     _active.replace(RPC, "_rpc_trade_statistics", _rpc_trade_statistics)
+    _active.listen(Session, "after_flush", _note_write)
+    _active.listen(Session, "after_commit", _invalidate_if_written)
+    _active.listen(Session, "after_rollback", _forget_write)
+
+
+_WROTE = "ratekit_wrote"
+
+
+def _note_write(session: Any, _flush_context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+def _forget_write(session: Any) -> None:
+    session.info.pop(_WROTE, None)
+
+
+def _invalidate_if_written(session: Any) -> None:
+    """A commit that wrote something (the bot's loop, a force-exit) changes what /profit shows."""
+    if session.info.pop(_WROTE, False):
+        rt = runtime.current()
+        if rt is not None and isinstance(rt.readers, ReaderSnapshots):
+            rt.readers.invalidate()
+
+
+def _release_thread_session() -> None:
+    """End the calling thread's database session (a worker's own, never a request's or the
+    bot's). `Trade.session` is looked up on each call: `init_db` may have replaced it."""
+    from freqtrade.persistence import Trade
+
+    Trade.session.remove()
+
+
+def _reader_snapshots() -> ReaderSnapshots | None:
+    """The current bot's snapshots of reader answers, started on first use; None when off."""
+    rt = runtime.current()
+    if rt is None or not rt.settings.readers.snapshot:
+        return None
+    if isinstance(rt.readers, ReaderSnapshots):
+        return rt.readers
+    with _lock:
+        if not isinstance(rt.readers, ReaderSnapshots):
+            snapshots = ReaderSnapshots(
+                max_age=rt.settings.readers.max_age, after_background=_release_thread_session
+            )
+            snapshots.start()
+            rt.readers = snapshots
+            rt.on_stop(snapshots.stop)
+        return rt.readers
 
 
 def _preload_open_trade_orders() -> None:

@@ -30,6 +30,7 @@ class Runtime:
     rate_cache: Snapshotting | None = None
     fiat: Snapshotting | None = None
     weights: Snapshotting | None = None
+    readers: Snapshotting | None = None
     _stoppers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -53,6 +54,9 @@ class Runtime:
     def weights_status(self) -> dict[str, Any]:
         return _section(self.weights)
 
+    def readers_status(self) -> dict[str, Any]:
+        return _section(self.readers)
+
     def status(self) -> dict[str, Any]:
         return {
             "version": __version__,
@@ -63,6 +67,7 @@ class Runtime:
             "rate_cache": self.rate_cache_status(),
             "fiat": self.fiat_status(),
             "weights": self.weights_status(),
+            "readers": self.readers_status(),
         }
 
 

@@ -368,6 +368,7 @@ def render_status(
     parts += _rate_cache_parts(_mapping(status.get("rate_cache")), top, now)
     parts += _fiat_parts(_mapping(status.get("fiat")), now)
     parts += _weights_parts(_mapping(status.get("weights")), top, now)
+    parts += _readers_parts(_mapping(status.get("readers")))
     return Group(*parts)
 
 
@@ -583,6 +584,28 @@ def _fiat_parts(fiat: Mapping[str, Any], now: float) -> list[RenderableType]:
         line.append(f"; {failures:.0f} failures in a row", "red")
     parts.append(line)
     return parts
+
+
+def _readers_parts(readers: Mapping[str, Any]) -> list[RenderableType]:
+    """The /profit snapshots; nothing at all before the first reader asked (or when off)."""
+    rows = _records(readers.get("snapshots"))
+    if not rows:
+        return []
+    numeric = ("Age", "Compute", "Fresh reads", "Stale reads", "Computed on request")
+    columns = ("Call", "Age", "State", "Compute", *numeric[2:], "Last error")
+    table = _table("Reader snapshots", columns, numeric)
+    for row in rows:
+        table.add_row(
+            _text(row.get("call")),
+            _fmt_seconds(row.get("age_s")),
+            _state("fresh" if row.get("fresh") else "stale"),
+            _fmt_seconds(row.get("compute_s")),
+            _fmt_count(row.get("hits")),
+            _fmt_count(row.get("stale_hits")),
+            _fmt_count(row.get("misses")),
+            _text(row.get("last_error")),
+        )
+    return [table]
 
 
 def _weights_parts(weights: Mapping[str, Any], top: int, now: float) -> list[RenderableType]:

@@ -10,6 +10,8 @@ from freqtrade.exchange import Exchange
 from freqtrade.freqtradebot import FreqtradeBot
 from freqtrade.rpc import rpc as rpc_module
 from freqtrade.rpc.api_server.webserver import ApiServer
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from freqtrade_ratekit import patches, runtime
 from tests.helpers import write_config
@@ -77,8 +79,11 @@ def test_enabled_activates_and_uninstall_restores_everything(clean, tmp_path):
     assert runtime.current() is not None
     changed = {key for key, value in originals().items() if value is not clean[key]}
     assert changed == set(clean)
+    assert event.contains(Session, "after_commit", patches._invalidate_if_written)
     patches.uninstall()
     assert runtime.current() is None
+    assert not event.contains(Session, "after_commit", patches._invalidate_if_written)
+    assert not event.contains(Session, "after_flush", patches._note_write)
 
 
 def test_bad_section_stops_loading(clean, tmp_path):

@@ -285,19 +285,34 @@ def test_refresher_metrics_are_exposed(bot: BotProcess) -> None:
     assert total(families, "ratekit_refresher_runs_total") >= 1
 
 
-def test_cache_hits_count_profit_reads(bot: BotProcess) -> None:
+def test_cache_hits_count_status_reads(bot: BotProcess) -> None:
     open_trades = bot.open_trade_count()
     assert open_trades >= FIRST_TRADES
     before = scrape(bot)
     reads = 3
     for _ in range(reads):
-        assert bot.get("/api/v1/profit")[0] == 200
+        assert bot.get("/api/v1/status")[0] == 200
     after = scrape(bot)
-    # Each /profit prices every open trade at its exit rate, from memory (fresh TTL 300 s).
+    # Each /status prices every open trade at its exit rate, from memory (fresh TTL 300 s).
     gained = total(after, "ratekit_cache_hits_total", side="exit") - total(
         before, "ratekit_cache_hits_total", side="exit"
     )
     assert gained >= reads * open_trades
+
+
+def test_profit_reads_are_counted_by_how_they_were_answered(bot: BotProcess) -> None:
+    def answered(families: dict[str, Any]) -> float:
+        if "ratekit_reader_snapshot_reads" not in families:  # no /profit read yet
+            return 0.0
+        name = "ratekit_reader_snapshot_reads_total"
+        return sum(total(families, name, result=r) for r in ("fresh", "stale", "miss"))
+
+    before = scrape(bot)
+    for _ in range(3):
+        assert bot.get("/api/v1/profit")[0] == 200
+    after = scrape(bot)
+    assert answered(after) - answered(before) == 3
+    assert total(after, "ratekit_reader_snapshot_recomputes_total") >= 1
 
 
 def test_weight_counters_count_exchange_calls(

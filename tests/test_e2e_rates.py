@@ -80,6 +80,7 @@ def start_bot(
     coingecko_url: str,
     pairs: list[str],
     rate_cache: dict[str, Any],
+    readers: dict[str, Any] | None = None,
 ) -> BotProcess:
     config = make_bot_config(
         exchange.url,
@@ -87,7 +88,7 @@ def start_bot(
         find_free_port(),
         pairs=pairs,
         max_open_trades=len(pairs),
-        ratekit={"enabled": True, "rate_cache": rate_cache},
+        ratekit={"enabled": True, "rate_cache": rate_cache, "readers": readers or {}},
         extra=IDLE_TRADING_LOOP,
     )
     return BotProcess(config, tmp_path, with_ratekit=True).start()
@@ -211,6 +212,51 @@ def test_delisted_pair_costs_one_call_per_negative_ttl(tmp_path):
     assert calls[0]["status"] == 400  # Binance's "Invalid symbol."
     assert entry["state"] == "failing"
     assert entry["error"]
+
+
+@pytest.mark.e2e
+def test_profit_snapshot_follows_every_trade_change(tmp_path):
+    """/profit comes from a snapshot refreshed in the background. Its max_age here is far
+    longer than the test: only the database commit of a force-exit can make it change."""
+    with start_exchange_emulator() as exchange, start_coingecko_emulator() as coingecko:
+        pairs = exchange.emulator.universe.usdt_pairs()[:3]
+        bot = start_bot(tmp_path, exchange, coingecko.url, pairs, {}, {"max_age": 600})
+        try:
+            bot.open_trades(3)
+            first = profit(bot)
+            assert (first["trade_count"], first["closed_trade_count"]) == (3, 0)
+            assert profit(bot) == first  # unchanged data: the same answer, from the snapshot
+            figures = snapshot_row(bot)
+            assert figures["misses"] == 1 and figures["hits"] >= 1, figures
+
+            trade_id = bot.client.status()[0]["trade_id"]
+            bot.client.forceexit(trade_id)
+            closed = wait_until(
+                lambda: (p := profit(bot))["closed_trade_count"] == 1 and p,
+                10,
+                "the force-exit in /profit",
+                show=lambda: (profit(bot), snapshot_row(bot)),
+            )
+            after = snapshot_row(bot)
+        finally:
+            bot.stop()
+    assert closed["trade_count"] == 3
+    assert closed["profit_closed_coin"] != first["profit_closed_coin"]
+    assert after["recomputes"] >= 2 and after["misses"] == 1, after  # recomputed behind
+
+
+def profit(bot: BotProcess) -> dict[str, Any]:
+    status, body, _ = bot.get("/api/v1/profit")
+    assert status == 200, body
+    return dict(body)
+
+
+def snapshot_row(bot: BotProcess) -> dict[str, Any]:
+    status, body, _ = bot.get("/api/v1/ratekit/status")
+    assert status == 200, body
+    rows = body["readers"]["snapshots"]
+    assert len(rows) == 1, rows
+    return dict(rows[0])
 
 
 # --- the formula: a ratekit refresh stores exactly what stock get_rate computes ----------

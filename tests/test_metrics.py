@@ -14,6 +14,8 @@ from prometheus_client.samples import Sample
 from freqtrade_ratekit import __version__, metrics
 from freqtrade_ratekit.config import parse_settings
 from freqtrade_ratekit.runtime import Runtime
+from freqtrade_ratekit.snapshots import ReaderSnapshots
+from tests.helpers import FakeClock
 
 NOW = 1_800_000_000.0
 
@@ -211,7 +213,31 @@ def sample_runtime() -> Runtime:
         rate_cache=FakeComponent(rate_cache_snapshot()),
         fiat=FakeComponent(fiat_snapshot()),
         weights=FakeComponent(weights_snapshot()),
+        readers=FakeComponent(readers_snapshot()),
     )
+
+
+def readers_snapshot() -> dict:
+    """A real ReaderSnapshots after one miss, two fresh reads and one stale read."""
+    clock = FakeClock()
+    readers = ReaderSnapshots(max_age=5, clock=clock)
+    for _ in range(3):
+        readers.read("profit", dict, "profit USDT/USD")
+    readers.invalidate()
+    readers.read("profit", dict, "profit USDT/USD")
+    clock.advance(2.5)
+    return readers.snapshot()
+
+
+def test_reader_snapshot_figures() -> None:
+    samples = scrape(sample_runtime())
+    call = "profit USDT/USD"
+    reads = "ratekit_reader_snapshot_reads_total"
+    assert value(samples, reads, call=call, result="miss") == 1
+    assert value(samples, reads, call=call, result="fresh") == 2
+    assert value(samples, reads, call=call, result="stale") == 1
+    assert value(samples, "ratekit_reader_snapshot_age_seconds", call=call) == 2.5
+    assert value(samples, "ratekit_reader_snapshot_recomputes_total", call=call) == 1
 
 
 def scrape(runtime: Runtime) -> list[Sample]:

@@ -139,6 +139,8 @@ def test_prints_tables_of_every_section(
         "77.1%",  # 1234 of an effective 1600
         "degraded",
         "GET api/v3/ticker/bookTicker",
+        "Reader snapshots",
+        "profit USDT/USD",
         ratekit_server.url,
     ):
         assert expected in out, expected

@@ -1,0 +1,89 @@
+"""What makes the /profit snapshot stale: a database commit that wrote something, seen through
+SQLAlchemy's session events on Freqtrade's real persistence layer (in-memory SQLite)."""
+
+from datetime import UTC, datetime
+
+import pytest
+from freqtrade.configuration import Configuration
+from freqtrade.enums import RunMode
+from freqtrade.persistence import Trade, init_db
+
+from freqtrade_ratekit import patches, runtime
+from tests.helpers import write_config
+
+
+@pytest.fixture
+def snapshots(tmp_path):
+    patches.install()
+    path = write_config(tmp_path, ratekit={"enabled": True, "readers": {"max_age": 60}})
+    Configuration({"config": [str(path)]}, RunMode.OTHER).get_config()
+    init_db("sqlite://")
+    readers = patches._reader_snapshots()
+    assert readers is not None and runtime.current().readers is readers
+    yield readers
+    Trade.session.remove()
+    patches.uninstall()
+
+
+def version(readers) -> int:
+    return int(readers.snapshot()["data_version"])
+
+
+def new_trade(pair: str) -> Trade:
+    return Trade(
+        pair=pair,
+        stake_amount=20,
+        amount=1,
+        amount_requested=1,
+        open_rate=20,
+        fee_open=0.001,
+        fee_close=0.001,
+        exchange="binance",
+        open_date=datetime.now(UTC),
+        is_open=True,
+        leverage=1,
+    )
+
+
+def test_a_commit_that_wrote_invalidates(snapshots):
+    before = version(snapshots)
+    Trade.session.add(new_trade("ETH/USDT"))
+    Trade.commit()
+    assert version(snapshots) == before + 1
+
+
+def test_a_commit_with_nothing_written_does_not(snapshots):
+    before = version(snapshots)
+    Trade.commit()
+    Trade.session.scalars(Trade.get_trades_query()).all()
+    Trade.commit()
+    assert version(snapshots) == before
+
+
+def test_a_rolled_back_write_does_not(snapshots):
+    before = version(snapshots)
+    Trade.session.add(new_trade("XRP/USDT"))
+    Trade.session.flush()
+    Trade.rollback()
+    Trade.commit()
+    assert version(snapshots) == before
+
+
+def test_an_update_of_a_trade_invalidates(snapshots):
+    trade = new_trade("ADA/USDT")
+    Trade.session.add(trade)
+    Trade.commit()
+    before = version(snapshots)
+    trade.stop_loss = 15.0  # what the bot's loop does to open trades
+    Trade.commit()
+    assert version(snapshots) == before + 1
+
+
+def test_snapshots_are_off_when_configured(tmp_path):
+    patches.install()
+    try:
+        path = write_config(tmp_path, ratekit={"enabled": True, "readers": {"snapshot": False}})
+        Configuration({"config": [str(path)]}, RunMode.OTHER).get_config()
+        assert patches._reader_snapshots() is None
+    finally:
+        patches.uninstall()
