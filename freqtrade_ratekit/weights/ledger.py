@@ -219,6 +219,9 @@ class Ledger:
                 self.backend.record(items)
                 self._count_call(charge, 0.0)
                 return 0.0
+            if self._admitted_at_once(items):
+                self._count_call(charge, 0.0)
+                return 0.0
             waiter = self._enqueue(charge, priority, items)
             waited_at_all = False
             while True:
@@ -249,6 +252,9 @@ class Ledger:
                 self.backend.record(items)
                 self._count_call(charge, 0.0)
                 return 0.0
+            if self._admitted_at_once(items):
+                self._count_call(charge, 0.0)
+                return 0.0
             waiter = self._enqueue(charge, priority, items)
             waiter.loop = asyncio.get_running_loop()
             waiter.event = asyncio.Event()
@@ -274,6 +280,11 @@ class Ledger:
             waited = max(0.0, self._clock() - start) if waited_at_all else 0.0
             self._count_call(charge, waited)
         return waited
+
+    def _admitted_at_once(self, items: list[tuple[WindowSpec, float]]) -> bool:
+        """With nobody waiting, a call that fits goes straight through (what queueing and
+        granting it would do, without the queue's bookkeeping)."""
+        return not self._waiters and (not items or self.backend.try_admit(items) <= 0)
 
     def _enqueue(
         self, charge: Charge, priority: Priority | int | None, items: list[tuple[WindowSpec, float]]
@@ -330,7 +341,9 @@ class Ledger:
             self._notify_locked()
 
     def _count_call(self, charge: Charge, waited: float) -> None:
-        stats = self._endpoints.setdefault(charge.endpoint, _EndpointStats())
+        stats = self._endpoints.get(charge.endpoint)
+        if stats is None:  # not setdefault: that would build a throw-away default per call
+            stats = self._endpoints[charge.endpoint] = _EndpointStats()
         stats.calls += 1
         stats.weight += charge.weight
         stats.wait_s += waited
