@@ -35,7 +35,7 @@ from freqtrade_ratekit.sim.harness import (
     make_bot_config,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.load, pytest.mark.timeout(240)]
 
 WINDOW_S = 10
 WEIGHT_LIMIT = 300
