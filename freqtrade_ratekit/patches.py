@@ -26,7 +26,7 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -271,20 +271,32 @@ def _patch_reader_paths() -> None:
         snapshots = _reader_snapshots()
         call = signature.bind(self, *args, **kwargs)
         call.apply_defaults()
-        # a start date (Telegram's `/profit 7`) moves with the clock: nothing to reuse
-        if snapshots is None or call.arguments.get("start_date") is not None:
+        key = profit_snapshot_key(call.arguments)
+        if snapshots is None or key is None:
             return compute()
-        stake, fiat, direction = (
-            call.arguments.get(name)
-            for name in ("stake_currency", "fiat_display_currency", "direction")
-        )
+        _, stake, fiat, direction = key
         label = f"profit {stake}/{fiat or '-'}" + (f" {direction}" if direction else "")
-        return snapshots.read(("profit", stake, fiat, direction), compute, label)
+        return snapshots.read(key, compute, label)
 
     _active.replace(RPC, "_rpc_trade_statistics", _rpc_trade_statistics)
     _active.listen(Session, "after_flush", _note_write)
     _active.listen(Session, "after_commit", _invalidate_if_written)
     _active.listen(Session, "after_rollback", _forget_write)
+
+
+def profit_snapshot_key(arguments: Mapping[str, Any]) -> tuple[str, Any, Any, Any] | None:
+    """Which /profit snapshot a `_rpc_trade_statistics` call reads, None when it has to be
+    computed. Telegram's plain /profit passes the epoch, stock's own default for "no start";
+    a real start date (`/profit 7`) moves with the clock: nothing to reuse."""
+    start_date = arguments.get("start_date")
+    if start_date is not None and start_date.timestamp() != 0:
+        return None
+    return (
+        "profit",
+        arguments.get("stake_currency"),
+        arguments.get("fiat_display_currency"),
+        arguments.get("direction"),
+    )
 
 
 _WROTE = "ratekit_wrote"

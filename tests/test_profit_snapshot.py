@@ -1,7 +1,7 @@
 """What makes the /profit snapshot stale: a database commit that wrote something, seen through
 SQLAlchemy's session events on Freqtrade's real persistence layer (in-memory SQLite)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from freqtrade.configuration import Configuration
@@ -87,3 +87,20 @@ def test_snapshots_are_off_when_configured(tmp_path):
         assert patches._reader_snapshots() is None
     finally:
         patches.uninstall()
+
+
+def arguments(**given):
+    return {"stake_currency": "USDT", "fiat_display_currency": "USD", "direction": None, **given}
+
+
+def test_rest_and_telegrams_plain_profit_share_one_snapshot():
+    rest = patches.profit_snapshot_key(arguments(start_date=None))
+    telegram = patches.profit_snapshot_key(arguments(start_date=datetime.fromtimestamp(0, UTC)))
+    assert rest is not None and rest == telegram
+
+
+def test_a_start_date_is_computed_and_directions_are_kept_apart():
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    assert patches.profit_snapshot_key(arguments(start_date=week_ago)) is None
+    long = patches.profit_snapshot_key(arguments(start_date=None, direction="long"))
+    assert long != patches.profit_snapshot_key(arguments(start_date=None))
