@@ -40,6 +40,7 @@ from freqtrade_ratekit.sim import start_coingecko_emulator, start_exchange_emula
 from freqtrade_ratekit.sim.harness import (
     GREEDY_TRADING,
     BotProcess,
+    enforced_weights,
     find_free_port,
     make_bot_config,
 )
@@ -67,14 +68,14 @@ def bot_config(
     if redis_url is not None:
         ratekit = {
             "enabled": True,
-            "weights": {
-                "mode": "enforce",
-                "headroom": headroom,
-                "backend": redis_url,
-                "scope_id": "bench-host",
-                "expected_bots": bots,
-                "pools": {"REQUEST_WEIGHT": {"limit": WEIGHT_LIMIT, "interval": WINDOW_S}},
-            },
+            "weights": enforced_weights(
+                headroom,
+                WEIGHT_LIMIT,
+                WINDOW_S,
+                backend=redis_url,
+                scope_id="bench-host",
+                expected_bots=bots,
+            ),
         }
     return make_bot_config(
         exchange_url,

@@ -35,7 +35,12 @@ from freqtrade_ratekit.sim import (
     start_coingecko_emulator,
     start_exchange_emulator,
 )
-from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
+from freqtrade_ratekit.sim.harness import (
+    BotProcess,
+    enforced_weights,
+    find_free_port,
+    make_bot_config,
+)
 from tests.redis_fixtures import RedisServer, requires_redis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load, requires_redis, pytest.mark.timeout(240)]
@@ -67,14 +72,14 @@ def shared_bot_config(
     ratekit = {
         "enabled": True,
         "fiat": {"refresh_interval": FIAT_REFRESH_S},
-        "weights": {
-            "mode": "enforce",
-            "headroom": HEADROOM,
-            "backend": redis_url,
-            "scope_id": "e2e-host",
-            "expected_bots": EXPECTED_BOTS,
-            "pools": {"REQUEST_WEIGHT": {"limit": WEIGHT_LIMIT, "interval": WINDOW_S}},
-        },
+        "weights": enforced_weights(
+            HEADROOM,
+            WEIGHT_LIMIT,
+            WINDOW_S,
+            backend=redis_url,
+            scope_id="e2e-host",
+            expected_bots=EXPECTED_BOTS,
+        ),
     }
     return make_bot_config(
         exchange_url,

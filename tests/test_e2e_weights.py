@@ -31,6 +31,7 @@ from freqtrade_ratekit.sim import (
 from freqtrade_ratekit.sim.harness import (
     GREEDY_TRADING,
     BotProcess,
+    enforced_weights,
     find_free_port,
     make_bot_config,
 )
@@ -56,11 +57,7 @@ def greedy_config(
     if ratekit:
         section = {
             "enabled": True,
-            "weights": {
-                "mode": "enforce",
-                "headroom": HEADROOM,
-                "pools": {"REQUEST_WEIGHT": {"limit": WEIGHT_LIMIT, "interval": WINDOW_S}},
-            },
+            "weights": enforced_weights(HEADROOM, WEIGHT_LIMIT, WINDOW_S),
         }
     return make_bot_config(
         exchange_url,

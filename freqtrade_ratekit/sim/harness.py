@@ -56,6 +56,18 @@ GREEDY_TRADING: dict[str, Any] = {
 priced from an order book (depth weight 5) on each loop iteration, as greedy bots do."""
 
 
+def enforced_weights(headroom: float, limit: int, window_s: float, **shared: Any) -> dict[str, Any]:
+    """A `ratekit.weights` section that enforces `headroom` x a `REQUEST_WEIGHT` pool of
+    `limit` per `window_s` (the emulator's binding window); `shared` adds `backend`,
+    `scope_id`, `expected_bots` for bots sharing a Redis budget."""
+    return {
+        "mode": "enforce",
+        "headroom": headroom,
+        "pools": {"REQUEST_WEIGHT": {"limit": limit, "interval": window_s}},
+        **shared,
+    }
+
+
 def find_free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
