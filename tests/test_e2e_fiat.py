@@ -68,6 +68,9 @@ def fiat_bot_config(
                 "stale_after": STALE_AFTER,
                 "timeout": COINGECKO_TIMEOUT,
             },
+            # /profit computed on every request, as stock does: its fiat conversion runs on
+            # the request path here, which is what these tests hold to "never waits"
+            "readers": {"snapshot": False},
         },
         fiat_display_currency="USD",
         extra={"coingecko": {"api_key": API_KEY, "is_demo": True}},

@@ -98,12 +98,21 @@ def start_bot(
 def fifty_trade_bot(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[BotProcess, RunningEmulator[ExchangeEmulator]]]:
-    """A ratekit bot with 50 open trades, ttl 3 s, no timed refresh; one spare pair listed."""
+    """A ratekit bot with 50 open trades, ttl 3 s, no timed refresh; one spare pair listed.
+
+    /profit snapshots are off: every /profit reads its rates on the request path, as stock does
+    (what these tests hold to rules 2 and 4), and no background recomputation reads a rate
+    that a test expects nobody to have asked for."""
     with start_exchange_emulator() as exchange, start_coingecko_emulator() as coingecko:
         pairs = exchange.emulator.universe.usdt_pairs()[: OPEN_TRADES + 1]
         rate_cache = {"ttl": 3, "stale_ttl": 600, "negative_ttl": 30, "refresh_interval": 0}
         bot = start_bot(
-            tmp_path_factory.mktemp("bot50"), exchange, coingecko.url, pairs, rate_cache
+            tmp_path_factory.mktemp("bot50"),
+            exchange,
+            coingecko.url,
+            pairs,
+            rate_cache,
+            readers={"snapshot": False},
         )
         try:
             bot.open_trades(OPEN_TRADES)
