@@ -89,7 +89,7 @@ class ReaderSnapshots:
             entry.last_read = now
             age = now - entry.computed_at
             usable = entry.has_value and age <= self.max_age * STALE_LIMIT_FACTOR
-            fresh = usable and entry.version == self._version and age < self.max_age
+            fresh = usable and self._fresh(entry, now)
             if not usable:
                 entry.misses += 1
             elif fresh:
@@ -120,12 +120,7 @@ class ReaderSnapshots:
         with self._lock:
             for key in [k for k, e in self._entries.items() if now - e.last_read > KEEP_WARM_S]:
                 del self._entries[key]
-            due = [
-                entry
-                for entry in self._entries.values()
-                if not entry.computing
-                and (entry.version != self._version or now - entry.computed_at >= self.max_age)
-            ]
+            due = [e for e in self._entries.values() if not e.computing and not self._fresh(e, now)]
         failures = []
         for entry in due:
             try:
@@ -161,6 +156,14 @@ class ReaderSnapshots:
                 entry.version, entry.computed_at = version, started
         return value
 
+    def _fresh(self, entry: _Snapshot, now: float) -> bool:
+        """Computed since the last change and younger than max_age; call under the lock."""
+        return (
+            entry.has_value
+            and entry.version == self._version
+            and now - entry.computed_at < self.max_age
+        )
+
     def start(self) -> None:
         self.worker.start()
 
@@ -175,9 +178,7 @@ class ReaderSnapshots:
                 {
                     "call": entry.label,
                     "age_s": (now - entry.computed_at) if entry.has_value else None,
-                    "fresh": entry.has_value
-                    and entry.version == self._version
-                    and now - entry.computed_at < self.max_age,
+                    "fresh": self._fresh(entry, now),
                     "compute_s": entry.duration_s,
                     "hits": entry.hits,
                     "stale_hits": entry.stale_hits,
