@@ -76,3 +76,24 @@ def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float, w
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not seen within {timeout:g}s; last value: {value!r}")
         time.sleep(0.1)
+
+
+def make_trade(pair: str, *, is_open: bool = True) -> Any:
+    """A Freqtrade `Trade` of 1 unit at 20 USDT on binance, opened now (not yet in a session)."""
+    from datetime import UTC, datetime
+
+    from freqtrade.persistence import Trade
+
+    return Trade(
+        pair=pair,
+        stake_amount=20,
+        amount=1,
+        amount_requested=1,
+        open_rate=20,
+        fee_open=0.001,
+        fee_close=0.001,
+        exchange="binance",
+        open_date=datetime.now(UTC),
+        is_open=is_open,
+        leverage=1,
+    )

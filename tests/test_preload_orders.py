@@ -7,25 +7,14 @@ from freqtrade.persistence import Order, Trade, init_db
 from sqlalchemy import event
 
 from freqtrade_ratekit import patches
+from tests.helpers import make_trade
 
 
 @pytest.fixture
 def database():
     init_db("sqlite://")
     for number in range(1, 31):
-        trade = Trade(
-            pair=f"C{number}/USDT",
-            stake_amount=20,
-            amount=1,
-            amount_requested=1,
-            open_rate=20,
-            fee_open=0.001,
-            fee_close=0.001,
-            exchange="binance",
-            open_date=datetime.now(UTC),
-            is_open=number % 3 != 0,  # every third trade is closed
-            leverage=1,
-        )
+        trade = make_trade(f"C{number}/USDT", is_open=number % 3 != 0)  # every third: closed
         trade.orders.append(
             Order(
                 ft_order_side="buy",

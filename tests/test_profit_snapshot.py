@@ -9,7 +9,7 @@ from freqtrade.enums import RunMode
 from freqtrade.persistence import Trade, init_db
 
 from freqtrade_ratekit import patches, runtime
-from tests.helpers import write_config
+from tests.helpers import make_trade, write_config
 
 
 @pytest.fixture
@@ -29,25 +29,9 @@ def version(readers) -> int:
     return int(readers.snapshot()["data_version"])
 
 
-def new_trade(pair: str) -> Trade:
-    return Trade(
-        pair=pair,
-        stake_amount=20,
-        amount=1,
-        amount_requested=1,
-        open_rate=20,
-        fee_open=0.001,
-        fee_close=0.001,
-        exchange="binance",
-        open_date=datetime.now(UTC),
-        is_open=True,
-        leverage=1,
-    )
-
-
 def test_a_commit_that_wrote_invalidates(snapshots):
     before = version(snapshots)
-    Trade.session.add(new_trade("ETH/USDT"))
+    Trade.session.add(make_trade("ETH/USDT"))
     Trade.commit()
     assert version(snapshots) == before + 1
 
@@ -62,7 +46,7 @@ def test_a_commit_with_nothing_written_does_not(snapshots):
 
 def test_a_rolled_back_write_does_not(snapshots):
     before = version(snapshots)
-    Trade.session.add(new_trade("XRP/USDT"))
+    Trade.session.add(make_trade("XRP/USDT"))
     Trade.session.flush()
     Trade.rollback()
     Trade.commit()
@@ -70,7 +54,7 @@ def test_a_rolled_back_write_does_not(snapshots):
 
 
 def test_an_update_of_a_trade_invalidates(snapshots):
-    trade = new_trade("ADA/USDT")
+    trade = make_trade("ADA/USDT")
     Trade.session.add(trade)
     Trade.commit()
     before = version(snapshots)
