@@ -318,6 +318,22 @@ def _invalidate_if_written(session: Any) -> None:
             rt.readers.invalidate()
 
 
+def _precompute_profit(bot: Any) -> None:
+    """Compute the REST API's /profit once after start-up, so that its first reader is
+    served from memory too. Runs in a background thread; failures only cost that."""
+    rpc = getattr(getattr(bot, "rpc", None), "_rpc", None)
+    if rpc is None or _reader_snapshots() is None:
+        return
+    try:
+        rpc._rpc_trade_statistics(
+            bot.config["stake_currency"], bot.config.get("fiat_display_currency")
+        )
+    except Exception as exc:
+        logger.warning("ratekit: computing /profit after start-up failed: %s", exc)
+    finally:
+        _release_thread_session()
+
+
 def _release_thread_session() -> None:
     """End the calling thread's database session (a worker's own, never a request's or the
     bot's). `Trade.session` is looked up on each call: `init_db` may have replaced it."""
@@ -511,8 +527,12 @@ def _patch_rates() -> None:
     def startup(self: Any) -> None:
         original_startup(self)
         book = self.exchange.__dict__.get("_ratekit_rates")
+        profit = functools.partial(_precompute_profit, self)
         if book is not None and book.settings.prewarm:
-            book.prewarm_in_background()  # the database is up now: open trades are known
+            # the database is up now: open trades are known; /profit once their rates are in
+            book.prewarm_in_background(then=profit)
+        else:
+            threading.Thread(target=profit, name="ratekit-profit", daemon=True).start()
 
     @functools.wraps(original_whitelist)
     def _refresh_active_whitelist(self: Any, *args: Any, **kwargs: Any) -> list[str]:

@@ -125,14 +125,19 @@ class RateBook:
         )
         return report
 
-    def prewarm_in_background(self) -> None:
-        threading.Thread(target=self._prewarm_quietly, name="ratekit-prewarm", daemon=True).start()
+    def prewarm_in_background(self, then: Callable[[], None] | None = None) -> None:
+        """Pre-warm in a thread of its own; `then` runs in it afterwards, with the rates in."""
+        threading.Thread(
+            target=self._prewarm_quietly, args=(then,), name="ratekit-prewarm", daemon=True
+        ).start()
 
-    def _prewarm_quietly(self) -> None:
+    def _prewarm_quietly(self, then: Callable[[], None] | None) -> None:
         try:
             self.prewarm()
         except Exception as exc:  # the periodic refresher retries with backoff
             logger.warning("ratekit pre-warm failed: %s", exc)
+        if then is not None:
+            then()
 
     # -- figures ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
