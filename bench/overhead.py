@@ -20,7 +20,7 @@ Three measurements, each stock and ratekit side by side:
 3. A cache read: ratekit's `RateCache.get` (trading path) and `RateCache.read` (reader path)
    against Freqtrade's `FtTTLCache.get`, bare and under a lock as `Exchange.get_rate` does.
 
-    .venv/bin/python bench/overhead.py           # full run (about 1 minute)
+    .venv/bin/python bench/overhead.py           # full run (about 2 minutes)
     .venv/bin/python bench/overhead.py --quick   # smoke run (a few seconds)
 """
 
@@ -213,25 +213,40 @@ def make_client(url: str) -> Any:
     return client
 
 
-def bench_ccxt(url: str, redis_url: str, rounds: int) -> dict[str, Any]:
-    clients: dict[str, Any] = {"bare ccxt (stock)": make_client(url)}
-    ledgers = []
-    for label, mode, backend_url, _ in ledger_cases(redis_url):
-        client = make_client(url)
-        ledger = make_ledger(mode, backend_url)
-        instrument(client, ledger)
-        clients[f"ratekit {label}"] = client
-        ledgers.append(ledger)
-    samples = interleaved(clients, rounds, warmup=20)
-    for ledger in ledgers:
-        close = getattr(ledger.backend, "close", None)
-        if close is not None:
-            close()
-    bare = statistics.median(samples["bare ccxt (stock)"])
+BARE = "bare ccxt (stock)"
+
+
+def overhead_rows(samples: dict[str, list[float]], bare_name: str = BARE) -> list[dict[str, Any]]:
+    bare = statistics.median(samples[bare_name])
     rows = []
     for name, values in samples.items():
         summary = micro_summary(values)
         rows.append({"client": name, **summary, "overhead_p50_us": summary["p50_us"] - bare * 1e6})
+    return rows
+
+
+def bench_ccxt(url: str, redis_url: str, rounds: int) -> dict[str, Any]:
+    """Memory and Redis clients are timed in separate interleaved groups, each next to its
+    own bare client: a Redis client's round trips between the memory clients' calls would
+    otherwise count against them (about 10 us in trial runs)."""
+    rows = []
+    for group in (None, redis_url):
+        bare_name = BARE if group is None else f"{BARE}, Redis group"
+        clients: dict[str, Any] = {bare_name: make_client(url)}
+        ledgers = []
+        for label, mode, backend_url, _ in ledger_cases(redis_url):
+            if backend_url == group:
+                client = make_client(url)
+                ledger = make_ledger(mode, backend_url)
+                instrument(client, ledger)
+                clients[f"ratekit {label}"] = client
+                ledgers.append(ledger)
+        samples = interleaved(clients, rounds, warmup=20)
+        for ledger in ledgers:
+            close = getattr(ledger.backend, "close", None)
+            if close is not None:
+                close()
+        rows += overhead_rows(samples, bare_name)
     return {"rounds": rounds, "call": "fetch_order_book('BTC/USDT', 50)", "clients": rows}
 
 
@@ -264,7 +279,7 @@ def record_order_book(url: str) -> requests.Response:
 
 def bench_replay(url: str, rounds: int) -> dict[str, Any]:
     recorded = record_order_book(url)
-    clients: dict[str, Any] = {"bare ccxt (stock)": make_client(url)}
+    clients: dict[str, Any] = {BARE: make_client(url)}
     for label, mode, backend_url, _ in ledger_cases(""):
         if backend_url is None:
             client = make_client(url)
@@ -273,11 +288,7 @@ def bench_replay(url: str, rounds: int) -> dict[str, Any]:
     for client in clients.values():
         client.session = ReplaySession(recorded)
     samples = interleaved(clients, rounds, warmup=200)
-    bare = statistics.median(samples["bare ccxt (stock)"])
-    rows = []
-    for name, values in samples.items():
-        summary = micro_summary(values)
-        rows.append({"client": name, **summary, "overhead_p50_us": summary["p50_us"] - bare * 1e6})
+    rows = overhead_rows(samples)
     return {
         "rounds": rounds,
         "call": "fetch_order_book('BTC/USDT', 50), recorded emulator response replayed",
@@ -350,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory_calls, redis_calls, rounds, replay_rounds, cache_calls = (
         (5_000, 1_000, 200, 1_000, 50_000)
         if args.quick
-        else (100_000, 20_000, 2_000, 20_000, 500_000)
+        else (100_000, 20_000, 4_000, 20_000, 500_000)
     )
 
     with RedisServer() as redis_server:

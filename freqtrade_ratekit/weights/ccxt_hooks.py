@@ -48,7 +48,7 @@ _current_charge: contextvars.ContextVar[Charge | None] = contextvars.ContextVar(
 def api_family(api: Any) -> str:
     """ccxt passes `api` as a list (["public"], ["public", "spot"]) or a plain string."""
     if isinstance(api, (list, tuple)):
-        return "/".join(str(part) for part in api)
+        return "/".join(map(str, api))
     return str(api)
 
 

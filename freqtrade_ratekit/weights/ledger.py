@@ -163,6 +163,8 @@ class Ledger:
         self._pools: dict[str, _PoolState] = {}
         self._endpoints: dict[str, _EndpointStats] = {}
         self._charge_cache: dict[tuple[str, str, str, float], Charge] = {}
+        self._items_cache: dict[tuple[tuple[str, float], ...], list[tuple[WindowSpec, float]]] = {}
+        self._streaking: set[str] = set()  # pools with a 429/418 streak to reset on success
         self._waiters: list[_Waiter] = []
         self._sequence = itertools.count()
         for spec in preset.pools:
@@ -205,7 +207,13 @@ class Ledger:
         return state
 
     def _items(self, charge: Charge) -> list[tuple[WindowSpec, float]]:
-        return [(self._pool(name).window, weight) for name, weight in charge.pools if weight > 0]
+        """(window, weight) per pool of `charge`; called under the lock (creates pools)."""
+        items = self._items_cache.get(charge.pools)
+        if items is None:
+            items = [(self._pool(n).window, w) for n, w in charge.pools if w > 0]
+            if len(self._items_cache) < 4096:
+                self._items_cache[charge.pools] = items
+        return items
 
     # ------------------------------------------------------------------------ admission
     def acquire(self, charge: Charge, priority: Priority | int | None = None) -> float:
@@ -374,9 +382,10 @@ class Ledger:
                         self.backend.pause(state.window, reading.reset_at - now_wall)
             if status in (429, 418):
                 self._on_rate_limited(charge, status, headers, readings, now_wall)
-            elif status is not None and status < 400:
+            elif status is not None and status < 400 and self._streaking:
                 for name, _ in charge.pools:
                     self._pool(name).streak = 0
+                    self._streaking.discard(name)
 
     def _on_rate_limited(
         self,
@@ -403,6 +412,7 @@ class Ledger:
         for name in dict.fromkeys(names):
             state = self._pool(name)
             state.streak += 1
+            self._streaking.add(name)
             if status == 429:
                 state.status_429 += 1
             else:
