@@ -9,10 +9,11 @@ A snapshot is the last answer for one set of arguments, with the data version it
 at. It is fresh while no trade changed (`invalidate()`, called after every database commit
 that wrote something) and it is younger than `max_age`. Readers are served the snapshot at
 once, fresh or not (stale-while-revalidate, like the rates behind it); a stale one is
-recomputed by one background worker, which also keeps every snapshot read within the last
-`KEEP_WARM_S` seconds fresh. A reader computes on its own path only when there is no snapshot
-yet, or the one there is older than `STALE_LIMIT_FACTOR x max_age` (the background refresh
-keeps failing): then it waits for one computation, as stock always does.
+recomputed by one background worker (at most once per `MIN_SPACING_S` after changes), which
+also keeps every snapshot read within the last `KEEP_WARM_S` seconds fresh. A reader computes
+on its own path only when there is no snapshot yet, or the one there is older than
+`STALE_LIMIT_FACTOR x max_age` (the background refresh keeps failing): then it waits for one
+computation, as stock always does.
 
 Plain code: what to compute comes in as a callable from `patches.py`.
 """
@@ -35,6 +36,9 @@ KEEP_WARM_S = 600.0
 """A snapshot nobody read for this long is dropped instead of refreshed."""
 STALE_LIMIT_FACTOR = 10.0
 """A snapshot older than this many `max_age` is not served: the reader computes."""
+MIN_SPACING_S = 1.0
+"""Changes recompute a snapshot at most this often: a bot opening 100 trades commits 100
+times in a few seconds, and one recomputation per commit would be wasted work."""
 
 
 @dataclass
@@ -74,7 +78,9 @@ class ReaderSnapshots:
         self._lock = threading.Lock()
         self._entries: dict[Hashable, _Snapshot] = {}
         self._version = 0
-        self.worker = PeriodicWorker(self.refresh_due, interval=self.max_age / 2, name=name)
+        self.worker = PeriodicWorker(
+            self.refresh_due, interval=min(self.max_age / 2, MIN_SPACING_S), name=name
+        )
 
     # -- reads -------------------------------------------------------------------------------
     def read(self, key: Hashable, compute: Callable[[], Any], label: str = "") -> Any:
@@ -120,7 +126,7 @@ class ReaderSnapshots:
         with self._lock:
             for key in [k for k, e in self._entries.items() if now - e.last_read > KEEP_WARM_S]:
                 del self._entries[key]
-            due = [e for e in self._entries.values() if not e.computing and not self._fresh(e, now)]
+            due = [e for e in self._entries.values() if not e.computing and self._due(e, now)]
         failures = []
         for entry in due:
             try:
@@ -162,6 +168,13 @@ class ReaderSnapshots:
             entry.has_value
             and entry.version == self._version
             and now - entry.computed_at < self.max_age
+        )
+
+    def _due(self, entry: _Snapshot, now: float) -> bool:
+        """Too old, or changed and not recomputed within MIN_SPACING_S; call under the lock."""
+        age = now - entry.computed_at
+        return age >= self.max_age or (
+            not self._fresh(entry, now) and age >= min(MIN_SPACING_S, self.max_age)
         )
 
     def start(self) -> None:

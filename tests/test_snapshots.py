@@ -6,7 +6,12 @@ import threading
 
 import pytest
 
-from freqtrade_ratekit.snapshots import KEEP_WARM_S, STALE_LIMIT_FACTOR, ReaderSnapshots
+from freqtrade_ratekit.snapshots import (
+    KEEP_WARM_S,
+    MIN_SPACING_S,
+    STALE_LIMIT_FACTOR,
+    ReaderSnapshots,
+)
 from tests.helpers import FakeClock, wait_for
 
 MAX_AGE = 5.0
@@ -56,9 +61,10 @@ def test_readers_get_copies(snapshots):
     assert snapshots.read("k", source)["closed"] == 0
 
 
-def test_a_change_makes_it_stale_served_at_once_and_recomputed_behind(snapshots):
+def test_a_change_makes_it_stale_served_at_once_and_recomputed_behind(snapshots, clock):
     source = Source()
     snapshots.read("k", source, "profit")
+    clock.advance(MIN_SPACING_S)
     source.data["closed"] = 1
     snapshots.invalidate()
 
@@ -71,6 +77,18 @@ def test_a_change_makes_it_stale_served_at_once_and_recomputed_behind(snapshots)
     assert row(snapshots)["fresh"] is True
 
 
+def test_a_burst_of_changes_is_recomputed_once_per_spacing(snapshots, clock):
+    """A bot opening many trades commits many times a second: one recomputation per
+    MIN_SPACING_S, not one per commit."""
+    source = Source()
+    snapshots.read("k", source)
+    for _ in range(8):  # a commit every quarter of the spacing, the worker woken by each
+        clock.advance(MIN_SPACING_S / 4)
+        snapshots.invalidate()
+        snapshots.refresh_due()
+    assert source.runs == 1 + 2  # the first read, then one recomputation per spacing
+
+
 def test_age_alone_makes_it_due_for_the_worker(snapshots, clock):
     source = Source()
     snapshots.read("k", source)
@@ -81,7 +99,7 @@ def test_age_alone_makes_it_due_for_the_worker(snapshots, clock):
     assert source.runs == 2
 
 
-def test_a_change_during_the_computation_keeps_it_stale(snapshots):
+def test_a_change_during_the_computation_keeps_it_stale(snapshots, clock):
     source = Source()
     snapshots.read("k", source)
 
@@ -91,7 +109,9 @@ def test_a_change_during_the_computation_keeps_it_stale(snapshots):
 
     snapshots.invalidate()
     snapshots.read("k", changing)
+    clock.advance(MIN_SPACING_S)
     snapshots.refresh_due()
+    clock.advance(MIN_SPACING_S)
     snapshots.refresh_due()  # computed at the version before the change: due again
     assert source.runs == 3
     assert snapshots.snapshot()["snapshots"][0]["fresh"] is False
