@@ -298,7 +298,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "ratekit_reader_snapshot_reads_total",
         COUNTER,
         "Reader calls (/profit) by how they were answered: fresh or stale snapshot, or computed"
-        " on the request path (miss).",
+        " by the caller (miss: no usable snapshot; the computation after start-up is one).",
         ("call", "result"),
     ),
     MetricSpec(

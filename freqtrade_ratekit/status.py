@@ -591,7 +591,7 @@ def _readers_parts(readers: Mapping[str, Any]) -> list[RenderableType]:
     rows = _records(readers.get("snapshots"))
     if not rows:
         return []
-    numeric = ("Age", "Compute", "Fresh reads", "Stale reads", "Computed on request")
+    numeric = ("Age", "Compute", "Fresh reads", "Stale reads", "Misses")
     columns = ("Call", "Age", "State", "Compute", *numeric[2:], "Last error")
     table = _table("Reader snapshots", columns, numeric)
     for row in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -427,3 +428,9 @@ def test_collector_can_be_registered_in_a_callers_registry() -> None:
     registry.register(metrics.RatekitCollector(sample_runtime(), clock=lambda: NOW))
 
     assert registry.get_sample_value("ratekit_cache_hits_total", {"side": "entry"}) == 88
+
+
+def test_the_readme_lists_every_metric() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [name for name in metrics.DOCUMENTED_METRICS if f"`{name}`" not in readme]
+    assert not missing, missing
