@@ -192,7 +192,11 @@ def test_delisted_pair_costs_one_call_per_negative_ttl(tmp_path):
         # below is a call for this pair (the log does not name symbols).
         pair = exchange.emulator.universe.usdt_pairs()[3]
         rate_cache = {"ttl": 2, "stale_ttl": 600, "negative_ttl": 30, "refresh_interval": 0}
-        bot = start_bot(tmp_path, exchange, coingecko.url, [pair], rate_cache)
+        # /profit reads its rate on each request (no snapshot): the reads below are the ones
+        # that would retry the pair
+        bot = start_bot(
+            tmp_path, exchange, coingecko.url, [pair], rate_cache, readers={"snapshot": False}
+        )
         try:
             bot.open_trades(1)
             open_rates(bot)
