@@ -269,10 +269,12 @@ def _patch_reader_paths() -> None:
             return statistics(self, *args, **kwargs)
 
         snapshots = _reader_snapshots()
+        if snapshots is None:
+            return compute()
         call = signature.bind(self, *args, **kwargs)
         call.apply_defaults()
         key = profit_snapshot_key(call.arguments)
-        if snapshots is None or key is None:
+        if key is None:
             return compute()
         _, stake, fiat, direction = key
         label = f"profit {stake}/{fiat or '-'}" + (f" {direction}" if direction else "")

@@ -46,7 +46,6 @@ class _Snapshot:
     compute: Callable[[], Any]
     label: str
     value: Any = None
-    has_value: bool = False
     version: int = -1
     computed_at: float = float("-inf")
     duration_s: float | None = None
@@ -57,6 +56,10 @@ class _Snapshot:
     misses: int = 0
     recomputes: int = 0
     last_error: str | None = None
+
+    @property
+    def has_value(self) -> bool:
+        return self.computed_at > float("-inf")
 
 
 class ReaderSnapshots:
@@ -158,8 +161,7 @@ class ReaderSnapshots:
             entry.recomputes += 1
             entry.duration_s = finished - started
             if started >= entry.computed_at:  # never replace a newer answer with an older one
-                entry.value, entry.has_value = value, True
-                entry.version, entry.computed_at = version, started
+                entry.value, entry.version, entry.computed_at = value, version, started
         return value
 
     def _fresh(self, entry: _Snapshot, now: float) -> bool:

@@ -37,6 +37,7 @@ from freqtrade_ratekit.fiat import (
     read_coin_list_file,
     write_coin_list_file,
 )
+from tests.helpers import FakeClock
 
 # Freqtrade's SUPPORTED_FIAT and coingecko_mapping (freqtrade 2026.9), copied so that these unit
 # tests do not need Freqtrade; the parity test below checks them against the real ones.
@@ -147,20 +148,9 @@ def gecko() -> Iterator[FakeCoinGecko]:
     server.server_close()
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_700_000_000.0)  # stands in for time.time(): a plausible unix time
 
 
 def make_converter(
