@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import requests
 from rich.console import Console, Group, RenderableType
@@ -27,7 +27,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from freqtrade_ratekit.config import mask_url
+from freqtrade_ratekit.redact import mask_url
 
 STATUS_PATH = "/api/v1/ratekit/status"
 PING_PATH = "/api/v1/ping"
@@ -76,18 +76,83 @@ class Connection:
         return mask_url(self.server_url)
 
 
+class _SecretSafeParser(argparse.ArgumentParser):
+    """An ArgumentParser whose error messages never echo a password from the command line.
+
+    argparse quotes the offending arguments ("unrecognized arguments: -x s3cret", "ambiguous
+    option: --pass=s3cret"), and a password is exactly what a mistyped flag leaves behind.
+    """
+
+    _secrets: tuple[str, ...] = ()
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        argv = list(sys.argv[1:] if args is None else args)
+        self._secrets = tuple(sorted(secret_values(argv), key=len, reverse=True))
+        return super().parse_known_args(argv, namespace)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # argparse would list them verbatim; a mistyped --pasword=x is a password
+            self.error(f"unrecognized arguments: {' '.join(_value_masked(extras))}")
+        return parsed
+
+    def error(self, message: str) -> NoReturn:
+        for secret in self._secrets:
+            message = message.replace(secret, "***").replace(repr(secret)[1:-1], "***")
+        super().error(message)
+
+
+def secret_values(argv: Sequence[str]) -> list[str]:
+    """The password values in `argv`: after -p/--password (or an abbreviation argparse would
+    accept, --pass), glued to it (-ps3cret, --password=s3cret), even when they start with '-'."""
+    found = []
+    for index, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        long_form = name.startswith("--") and len(name) > 2 and "--password".startswith(name)
+        if long_form and equals:
+            found.append(value)
+        elif long_form or arg == "-p":
+            if index + 1 < len(argv):
+                found.append(argv[index + 1])
+        elif arg.startswith("-p") and not arg.startswith("--") and len(arg) > 2:
+            found.extend((arg[2:], arg[2:].removeprefix("=")))
+    return [value for value in found if value]
+
+
+def _value_masked(extras: Sequence[str]) -> list[str]:
+    """Unrecognized arguments as an error may show them: option names kept, their values
+    (`--pasword=x`, or the argument after an unknown option) masked."""
+    shown = []
+    after_option = False
+    for arg in extras:
+        if arg.startswith("-") and len(arg) > 1:
+            name, equals, _ = arg.partition("=")
+            shown.append(f"{name}=***" if equals else arg)
+            after_option = not equals
+        else:
+            shown.append("***" if after_option else arg)
+            after_option = False
+    return shown
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _SecretSafeParser(
         prog="freqtrade-ratekit status",
         description=(
             "Show a running bot's ratekit state (rate cache, fiat, weights) over its REST API. "
             "Connection options work like freqtrade-client's."
         ),
         epilog=(
-            "Credentials come from --username/--password, else FREQTRADE__API_SERVER__USERNAME/"
-            "PASSWORD, else the config's api_server section. Exit codes: 0 ok, 1 error, "
-            f"2 usage, {EXIT_UNREACHABLE} unreachable, {EXIT_UNAUTHORIZED} wrong credentials, "
-            f"{EXIT_NOT_ENABLED} ratekit not enabled on the bot."
+            "Credentials come from -u/--username and -p/--password, else "
+            "FREQTRADE__API_SERVER__USERNAME/PASSWORD (which keeps the password off the "
+            "command line and out of the shell history), else the config's api_server "
+            f"section. Exit codes: 0 ok, 1 error, 2 usage, {EXIT_UNREACHABLE} unreachable, "
+            f"{EXIT_UNAUTHORIZED} wrong credentials, {EXIT_NOT_ENABLED} ratekit not enabled "
+            "on the bot."
         ),
     )
     parser.add_argument(
@@ -101,8 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--url", help="server URL, e.g. http://127.0.0.1:8080 (overrides the config)"
     )
-    parser.add_argument("--username", help="API username (overrides the config)")
-    parser.add_argument("--password", help="API password (overrides the config)")
+    parser.add_argument("-u", "--username", help="API username (overrides the config)")
+    parser.add_argument("-p", "--password", help="API password (overrides the config)")
     parser.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="HTTP timeout"
     )
