@@ -209,3 +209,54 @@ def test_ccxt_pro_rest_fallbacks_go_through_the_ledger(exchange_server):
         return ledger.snapshot()
 
     assert asyncio.run(scenario())["totals"]["calls"] == 1
+
+
+# ---------------------------------------------------------------- ratekit failures stay inside
+
+
+class AccountingBroke(Exception):
+    pass
+
+
+@pytest.mark.parametrize("broken", ["charge_for", "acquire", "on_response"])
+def test_a_failing_ledger_never_fails_a_sync_ccxt_call(exchange_server, mocker, caplog, broken):
+    api = point_at(ccxt.binance(), exchange_server)
+    ledger = Ledger(preset_for("binance"), mode="enforce")
+    instrument(api, ledger)
+    mocker.patch.object(ledger, broken, side_effect=AccountingBroke("ledger broke"))
+    for _ in range(10):
+        assert api.public_get_ticker_bookticker()[0]["symbol"] == "BTCUSDT"
+        api.fetch(exchange_server.url + "/ping")  # a `fetch` without `fetch2` too
+    assert len(exchange_server.requests) == 20
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) <= 1, "one traceback names the fault; 20 bury the log"
+    assert any("ledger broke" in r.getMessage() or r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize("broken", ["charge_for", "acquire_async", "on_response"])
+def test_a_failing_ledger_never_fails_an_async_ccxt_call(exchange_server, mocker, caplog, broken):
+    async def scenario() -> None:
+        api = point_at(ccxt_async.binance(), exchange_server)
+        ledger = Ledger(preset_for("binance"), mode="enforce")
+        instrument(api, ledger)
+        mocker.patch.object(ledger, broken, side_effect=AccountingBroke("ledger broke"))
+        try:
+            for _ in range(5):
+                assert (await api.public_get_ticker_bookticker())[0]["symbol"] == "BTCUSDT"
+        finally:
+            await api.close()
+
+    asyncio.run(scenario())
+    assert len(exchange_server.requests) == 5
+    assert len([r for r in caplog.records if r.exc_info]) <= 1
+
+
+def test_a_keyboard_interrupt_while_waiting_still_reaches_the_caller(exchange_server, mocker):
+    """Ratekit swallows its own failures, never the user's Ctrl-C."""
+    api = point_at(ccxt.binance(), exchange_server)
+    ledger = Ledger(preset_for("binance"), mode="enforce")
+    instrument(api, ledger)
+    mocker.patch.object(ledger, "acquire", side_effect=KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        api.public_get_ticker_bookticker()
+    assert exchange_server.requests == []

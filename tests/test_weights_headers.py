@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -105,3 +106,97 @@ def test_header_sync_follows_an_overridden_pool_window():
     pool = next(p for p in ledger.snapshot()["pools"] if p["name"] == "REQUEST_WEIGHT")
     assert pool["server_used"] == 250
     assert pool["used"] >= 250
+
+
+# ---------------------------------------------------------------- hostile values
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1e9", "1e308", "259201", "Fri, 31 Dec 9999 23:59:59 GMT", "Sat, 01 Jan 2300 00:00:00 GMT"],
+)
+def test_retry_after_is_capped_at_the_shared_maximum_pause(value):
+    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+
+    assert parse_retry_after(value, NOW) == MAX_PAUSE_S
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "Infinity",
+        "1e400",
+        "",
+        "   ",
+        "\x00",
+        "Fri, 31 Dec 99999 23:59:59 GMT",
+    ],
+)
+def test_retry_after_that_is_not_a_finite_number_or_date_is_absent(value):
+    assert parse_retry_after(value, NOW) is None
+
+
+@pytest.mark.parametrize("value", ["-1", "-1e308", "Thu, 01 Jan 1970 00:00:00 GMT"])
+def test_retry_after_in_the_past_is_zero(value):
+    assert parse_retry_after(value, NOW) == 0
+
+
+def test_remaining_style_headers_that_overflow_give_no_reading():
+    headers = {
+        "X-RateLimit-Limit": "1e308",
+        "X-RateLimit-Remaining": "-1e308",  # limit - remaining overflows to inf
+        "X-RateLimit-Reset": "30",
+    }
+    readings = parse_usage("ratelimit", headers, NOW)
+    assert all(
+        math.isfinite(r.used) and (r.reset_at is None or math.isfinite(r.reset_at))
+        for r in readings
+    )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-MBX-USED-WEIGHT-1M": "inf"},
+        {"X-MBX-USED-WEIGHT-1M": "nan"},
+        {"X-MBX-USED-WEIGHT-1M": "1e400"},
+        {"X-RateLimit-Limit": "nan", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "5"},
+        {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "nan"},
+        {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "inf"},
+    ],
+)
+def test_no_reading_carries_a_non_finite_figure(headers):
+    for fmt in ("binance", "gate", "ratelimit"):
+        for reading in parse_usage(fmt, headers, NOW):
+            figures = (reading.used, reading.limit, reading.remaining, reading.reset_at)
+            assert all(f is None or math.isfinite(f) for f in figures), reading
+
+
+@pytest.mark.parametrize("server_wait", [float("nan"), float("inf"), -5.0, 1e308])
+def test_backoff_pause_is_finite_and_capped_whatever_the_server_wait(server_wait):
+    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+
+    policy = RetryPolicy()
+    for streak in (1, 2, 50):
+        pause = policy.pause_seconds(server_wait, streak, random.Random(1))
+        assert math.isfinite(pause) and 0 <= pause <= MAX_PAUSE_S
+
+
+@pytest.mark.parametrize(
+    "field", ["default_retry_after_s", "backoff_base_s", "backoff_cap_s", "max_pause_s"]
+)
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])
+def test_retry_policy_refuses_times_that_are_not_finite(field, value):
+    with pytest.raises(ValueError, match=field):
+        RetryPolicy(**{field: value})
+
+
+def test_max_pause_is_three_days_and_the_policy_default():
+    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+
+    assert MAX_PAUSE_S == 3 * 86400
+    assert RetryPolicy().max_pause_s == MAX_PAUSE_S

@@ -381,3 +381,302 @@ def test_wait_histogram_counts_every_call_in_its_bucket():
     assert cumulative[str(WAIT_BUCKETS_S[0])] == len(waits) - 1  # all but the last: no wait
     assert cumulative["+Inf"] == len(waits)
     assert waits[-1] > 30  # the one over the limit waited for the window to slide
+
+
+# ---------------------------------------------------------------- exceptions while waiting
+
+
+class Doomed(Exception):
+    """What a backend or a wait raises in the tests below."""
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, TimeoutError, Doomed])
+def test_a_sync_acquire_that_raises_while_waiting_leaves_no_waiter_behind(error):
+    fake = FakeTime()
+
+    def sleep(seconds: float) -> None:
+        raise error("interrupted while waiting")
+
+    ledger = Ledger(PRESET, mode="enforce", clock=fake.clock, sleep=sleep)
+    ledger.acquire(charge(10))  # A is full for 5 s
+    with pytest.raises(error):
+        ledger.acquire(charge(10, name="doomed"))
+    assert ledger.waiting() == 0
+    fake.now += 5
+    assert ledger.acquire(charge(3, name="next")) == 0.0  # not queued behind a ghost
+    pool_a = next(row for row in ledger.snapshot()["pools"] if row["name"] == "A")
+    assert pool_a["used"] == 3  # the call that raised was never charged
+
+
+def test_a_sync_acquire_whose_backend_raises_while_waiting_leaves_no_waiter_behind(mocker):
+    fake = FakeTime()
+    ledger = Ledger(PRESET, mode="enforce", clock=fake.clock, sleep=fake.sleep)
+    ledger.acquire(charge(10))
+    real_try_admit = ledger.backend.try_admit
+    calls = {"n": 0}
+
+    def flaky(items):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first re-check of the waiting call
+            raise Doomed("backend went away")
+        return real_try_admit(items)
+
+    mocker.patch.object(ledger.backend, "try_admit", side_effect=flaky)
+    with pytest.raises(Doomed):
+        ledger.acquire(charge(10, name="doomed"))
+    assert ledger.waiting() == 0
+    fake.now += 5
+    assert ledger.acquire(charge(3, name="next")) == 0.0
+
+
+def _waiting_thread(ledger: Ledger, item: Charge, outcome: dict[str, object]) -> threading.Thread:
+    def run() -> None:
+        try:
+            outcome[item.endpoint] = ledger.acquire(item)
+        except BaseException as exc:  # the test inspects what it was
+            outcome[item.endpoint] = exc
+
+    thread = threading.Thread(target=run, name=item.endpoint, daemon=True)
+    thread.start()
+    return thread
+
+
+def _until(condition, timeout: float = 5.0) -> bool:
+    deadline = threading.Event()
+    for _ in range(int(timeout / 0.002)):
+        if condition():
+            return True
+        deadline.wait(0.002)
+    return condition()
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, TimeoutError, Doomed])
+def test_a_waiter_that_raises_wakes_the_one_queued_behind_it(error):
+    """Two threads wait on pool A, the second behind the first; the first is interrupted.
+    The second must get its turn as soon as A has room (not behind a ghost that, once A
+    frees, is charged for a call that never happened)."""
+    fake = FakeTime()
+    release_doomed = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread().name == "doomed":
+            release_doomed.wait(5)
+            raise error("interrupted")
+        threading.Event().wait(0.002)
+
+    ledger = Ledger(PRESET, mode="enforce", clock=fake.clock, sleep=sleep)
+    ledger.acquire(charge(10))
+    outcome: dict[str, object] = {}
+    doomed = _waiting_thread(ledger, charge(10, name="doomed"), outcome)
+    assert _until(lambda: ledger.waiting() == 1)
+    follower = _waiting_thread(ledger, charge(3, name="follower"), outcome)
+    assert _until(lambda: ledger.waiting() == 2)
+    fake.now += 5  # A is empty again: room for the follower's 3, and for the doomed 10
+    release_doomed.set()
+    doomed.join(5)
+    follower.join(5)
+    assert isinstance(outcome.get("doomed"), error)
+    assert outcome.get("follower") == pytest.approx(5.0)
+    assert ledger.waiting() == 0
+    pool_a = next(row for row in ledger.snapshot()["pools"] if row["name"] == "A")
+    assert pool_a["used"] == 3
+
+
+def test_a_backend_error_for_one_waiter_is_that_waiter_s_alone(mocker):
+    """The backend fails while the ledger re-examines one waiter on another thread's behalf:
+    that waiter gets the error, the thread that happened to re-examine it does not, and the
+    waiter queued behind is served."""
+    fake = FakeTime()
+    ledger = Ledger(PRESET, mode="enforce", clock=fake.clock)
+    ledger.acquire(charge(10))
+    outcome: dict[str, object] = {}
+    doomed = _waiting_thread(ledger, charge(10, name="doomed"), outcome)
+    assert _until(lambda: ledger.waiting() == 1)
+    follower = _waiting_thread(ledger, charge(3, name="follower"), outcome)
+    assert _until(lambda: ledger.waiting() == 2)
+    real_try_admit = ledger.backend.try_admit
+
+    def failing_for_the_doomed(items):
+        if any(weight == 10 for _, weight in items):
+            raise Doomed("backend rejected this charge")
+        return real_try_admit(items)
+
+    mocker.patch.object(ledger.backend, "try_admit", side_effect=failing_for_the_doomed)
+    fake.now += 5
+    ledger.wake()  # must not raise the doomed waiter's error into this thread
+    doomed.join(5)
+    follower.join(5)
+    assert isinstance(outcome.get("doomed"), Doomed)
+    assert outcome.get("follower") == pytest.approx(5.0)
+    assert ledger.waiting() == 0
+
+
+def test_async_acquire_cancelled_while_waiting_leaves_no_waiter_behind():
+    fake = FakeTime()
+    ledger = Ledger(PRESET, mode="enforce", clock=fake.clock)
+    ledger.acquire(charge(10))
+
+    async def scenario() -> None:
+        pending = asyncio.ensure_future(ledger.acquire_async(charge(10, name="doomed")))
+        while ledger.waiting() == 0:
+            await asyncio.sleep(0.001)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+
+    asyncio.run(scenario())
+    assert ledger.waiting() == 0
+
+
+# ---------------------------------------------------------------- bounded waits, sane pools
+
+
+class ScriptedBackend:
+    """A backend double whose `try_admit` answers a scripted list of waits (then admits)."""
+
+    kind = "scripted"
+
+    def __init__(self, mocker, waits: list[float]) -> None:
+        from freqtrade_ratekit.weights import BackendStatus
+
+        self.waits = list(waits)
+        self.try_admit = mocker.Mock(side_effect=self._next)
+        self.record = mocker.Mock()
+        self.used = mocker.Mock(return_value=0.0)
+        self.raise_used_to = mocker.Mock()
+        self.pause = mocker.Mock()
+        self.pause_remaining = mocker.Mock(return_value=0.0)
+        self.status = mocker.Mock(return_value=BackendStatus("scripted", True, False, "t", ""))
+
+    def _next(self, items) -> float:
+        return self.waits.pop(0) if self.waits else 0.0
+
+
+@pytest.mark.parametrize("bad_wait", [float("inf"), float("nan"), 1e300])
+def test_waits_are_finite_and_bounded_whatever_the_backend_answers(mocker, bad_wait):
+    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+
+    fake = FakeTime()
+    backend = ScriptedBackend(mocker, [bad_wait, bad_wait, bad_wait])
+    ledger = Ledger(PRESET, mode="enforce", backend=backend, clock=fake.clock, sleep=fake.sleep)
+    ledger.acquire(charge(3))
+    assert fake.slept and all(0 < s <= MAX_PAUSE_S for s in fake.slept)
+    assert ledger.waiting() == 0
+
+
+def test_an_infinite_wait_from_the_backend_does_not_break_a_condition_wait(mocker):
+    """Without a `sleep` hook the ledger waits on its condition: `Condition.wait(inf)` raises
+    OverflowError, `wait(nan)` ValueError; the ledger must never pass such a timeout."""
+    backend = ScriptedBackend(mocker, [float("inf"), float("inf"), float("nan"), 1e300])
+    ledger = Ledger(PRESET, mode="enforce", backend=backend)
+    outcome: dict[str, object] = {}
+    thread = _waiting_thread(ledger, charge(3, name="patient"), outcome)
+    assert _until(lambda: backend.try_admit.call_count >= 1)
+    for _ in range(3):
+        ledger.wake()
+        threading.Event().wait(0.01)
+    thread.join(5)
+    assert not isinstance(outcome.get("patient"), BaseException), outcome
+    assert "patient" in outcome and ledger.waiting() == 0
+
+
+@pytest.mark.parametrize(
+    ("limit", "interval"),
+    [(10, float("inf")), (float("inf"), 5), (10, float("nan")), (float("nan"), 5), (0, 5), (-1, 5)],
+)
+@pytest.mark.parametrize("per_endpoint", [False, True])
+def test_the_ledger_refuses_a_pool_that_is_not_finite_and_positive(limit, interval, per_endpoint):
+    sane = PoolSpec("BAD_POOL", 10, 5, per_endpoint=per_endpoint)
+    object.__setattr__(sane, "limit", limit)  # as if the spec's own check had been bypassed
+    object.__setattr__(sane, "interval_s", interval)
+    preset = Preset("t", "t", "spot", (POOLS[0], sane), PRESET.rules, "binance")
+    with pytest.raises(ValueError, match="BAD_POOL"):
+        Ledger(preset, mode="enforce")
+
+
+@pytest.mark.parametrize(
+    ("interval", "capacity"),
+    [(float("inf"), 1), (float("nan"), 1), (0, 1), (-5, 1), (5, float("inf")), (5, 0), (5, -1)],
+)
+def test_a_window_spec_must_be_finite_and_positive(interval, capacity):
+    from freqtrade_ratekit.weights import WindowSpec
+
+    with pytest.raises(ValueError, match="BAD_POOL"):
+        WindowSpec("BAD_POOL", "ip", interval, capacity)
+
+
+def test_an_infinite_interval_pool_preset_is_refused_before_any_call():
+    with pytest.raises(ValueError, match="SLOW"):
+        Ledger(
+            Preset("t", "t", "spot", (PoolSpec("SLOW", 10, float("inf")),), PRESET.rules, "binance")
+        )
+
+
+# ---------------------------------------------------------------- pauses from headers
+
+
+def _binance_ledger(fake: FakeTime, preset_name: str = "binance") -> Ledger:
+    return Ledger(
+        preset_for(preset_name),
+        mode="enforce",
+        clock=fake.clock,
+        wall=fake.wall,
+        sleep=fake.sleep,
+    )
+
+
+def _longest_pause(ledger: Ledger, fake: FakeTime) -> float:
+    untils = [row["paused_until"] for row in ledger.snapshot()["pools"] if row["paused_until"]]
+    return max((until - fake.wall() for until in untils), default=0.0)
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    ["1e9", "1e308", "Fri, 31 Dec 9999 23:59:59 GMT", "259201"],
+)
+@pytest.mark.parametrize("status", [429, 418])
+def test_every_retry_after_pause_is_capped(status, retry_after):
+    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+
+    fake = FakeTime()
+    ledger = _binance_ledger(fake)
+    book = ledger.charge_for("public", "GET", "ticker/bookTicker", {}, 0.8)
+    ledger.on_response(book, status, {"Retry-After": retry_after})
+    assert _longest_pause(ledger, fake) == pytest.approx(MAX_PAUSE_S)
+
+
+@pytest.mark.parametrize("retry_after", ["nan", "inf", "-inf", "-30", "NaN", "Infinity"])
+def test_a_non_finite_or_negative_retry_after_gives_a_finite_pause(retry_after):
+    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+
+    fake = FakeTime()
+    ledger = _binance_ledger(fake)
+    book = ledger.charge_for("public", "GET", "ticker/bookTicker", {}, 0.8)
+    ledger.on_response(book, 429, {"Retry-After": retry_after})
+    pause = _longest_pause(ledger, fake)
+    assert 0 <= pause <= MAX_PAUSE_S
+    waited = ledger.acquire(book)
+    assert 0 <= waited <= MAX_PAUSE_S + 1
+
+
+@pytest.mark.parametrize("reset", ["1e300", "1e15", str(2**63)])
+def test_an_exhausted_endpoint_pauses_at_most_the_cap_until_its_reset(reset):
+    """Gate's (and X-RateLimit-*'s) reset timestamp pauses an exhausted endpoint: a reset
+    decades away is a broken header, capped like Retry-After."""
+    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+
+    fake = FakeTime()
+    ledger = _binance_ledger(fake, "gate")
+    tickers = ledger.charge_for("public/spot", "GET", "tickers", {}, 1)
+    ledger.acquire(tickers)
+    ledger.on_response(
+        tickers,
+        200,
+        {
+            "X-Gate-RateLimit-Requests-Remain": "0",
+            "X-Gate-RateLimit-Limit": "200",
+            "X-Gate-RateLimit-Reset-Timestamp": reset,
+        },
+    )
+    assert 0 < _longest_pause(ledger, fake) <= MAX_PAUSE_S
+    assert ledger.acquire(tickers) <= MAX_PAUSE_S + 1

@@ -13,7 +13,13 @@ Instance-level wrapping (the class and other instances are untouched):
   `handle_errors` / `handle_http_status_code` raise. The wrapper feeds them to
   `Ledger.on_response` and returns ccxt's own result, so the caller sees exactly the exceptions
   it would see without ratekit (DDosProtection / RateLimitExceeded for 418/429 on Binance):
-  Freqtrade's retrier keeps working. Ledger failures are logged, never raised into ccxt.
+  Freqtrade's retrier keeps working.
+- Ratekit's own failures never reach ccxt's caller: if pricing a call, admitting it or
+  accounting its response raises, the call is sent (or answered) as stock would, and the
+  failure is logged: once with its traceback, then one line a minute at most per kind of
+  failure with how many were left out (a broken backend must not bury the log under one
+  traceback per call). KeyboardInterrupt, SystemExit and asyncio cancellation are not failures
+  of ratekit and go through unchanged.
 - ccxt's own throttle: in enforce mode `throttle` becomes a no-op on the instance, because the
   ledger already spaces the calls by the exchange's real budget and ccxt's leaky bucket would
   charge a second time. In observe/off mode ccxt's throttle stays as it is.
@@ -29,6 +35,8 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +51,44 @@ _MISSING = object()
 _current_charge: contextvars.ContextVar[Charge | None] = contextvars.ContextVar(
     "ratekit_current_charge", default=None
 )
+FAILURE_LOG_INTERVAL_S = 60.0
+
+
+class _FailureLog:
+    """Logs ratekit failures inside ccxt calls without flooding: the first of each kind (what
+    failed, exception type) with its traceback, then at most one line per interval."""
+
+    def __init__(self, interval_s: float = FAILURE_LOG_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # kind -> (logged at, left out)
+
+    def failed(self, what: str, endpoint: str, exc: Exception) -> None:
+        kind = (what, type(exc).__name__)
+        now = time.monotonic()
+        with self._lock:
+            previous = self._seen.get(kind)
+            if previous is not None and now - previous[0] < self._interval_s:
+                self._seen[kind] = (previous[0], previous[1] + 1)
+                return
+            self._seen[kind] = (now, 0)
+        if previous is None:
+            logger.error(
+                "ratekit: %s failed for %s; the call goes ahead as without ratekit",
+                what,
+                endpoint,
+                exc_info=exc,
+            )
+        else:
+            logger.error(
+                "ratekit: %s failed for %s (%s: %s); %d more such failures in the last %.0fs",
+                what,
+                endpoint,
+                type(exc).__name__,
+                exc,
+                previous[1],
+                now - previous[0],
+            )
 
 
 def api_family(api: Any) -> str:
@@ -80,6 +126,7 @@ def instrument(api: Any, ledger: Ledger) -> Instrumentation:
     if isinstance(existing, Instrumentation) and existing.active:
         return existing
     handle = Instrumentation(api, ledger)
+    failures = _FailureLog()
     for name in _WRAPPED:
         handle.saved[name] = api.__dict__.get(name, _MISSING)
     is_async = inspect.iscoroutinefunction(api.fetch)
@@ -87,15 +134,26 @@ def instrument(api: Any, ledger: Ledger) -> Instrumentation:
     original_fetch = api.fetch
     original_on_rest_response = api.on_rest_response
 
-    def charge_of(path: str, api_spec: Any, method: str, params: Any, config: Any) -> Charge:
+    def charge_of(path: str, api_spec: Any, method: str, params: Any, config: Any) -> Charge | None:
         try:
             cost = float(api.calculate_rate_limiter_cost(api_spec, method, path, params, config))
         except Exception:  # odd params (a string limit): fall back to the table's base cost
-            cost = float((config or {}).get("cost", 1)) if isinstance(config, dict) else 1.0
-        return ledger.charge_for(api_family(api_spec), method, path, params, cost)
+            try:
+                cost = float((config or {}).get("cost", 1)) if isinstance(config, dict) else 1.0
+            except Exception:
+                cost = 1.0
+        try:
+            return ledger.charge_for(api_family(api_spec), method, path, params, cost)
+        except Exception as exc:
+            failures.failed("pricing a call", f"{method} {path}", exc)
+            return None
 
-    def direct_charge(url: str, method: str) -> Charge:
-        return ledger.charge_for("", method, urlsplit(url).path.lstrip("/"), {}, 1.0)
+    def direct_charge(url: str, method: str) -> Charge | None:
+        try:
+            return ledger.charge_for("", method, urlsplit(str(url)).path.lstrip("/"), {}, 1.0)
+        except Exception as exc:
+            failures.failed("pricing a call", f"{method} {url}", exc)
+            return None
 
     def on_rest_response(
         code: Any,
@@ -111,8 +169,8 @@ def instrument(api: Any, ledger: Ledger) -> Instrumentation:
         if charge is not None:
             try:
                 ledger.on_response(charge, _status(code), response_headers)
-            except Exception:
-                logger.exception("ratekit: could not account a response of %s", charge.endpoint)
+            except Exception as exc:
+                failures.failed("accounting a response", charge.endpoint, exc)
         return original_on_rest_response(
             code,
             reason,
@@ -147,7 +205,8 @@ def instrument(api: Any, ledger: Ledger) -> Instrumentation:
             charge = _current_charge.get() or direct_charge(url, method)
             token = _current_charge.set(charge)
             try:
-                await _acquire_async(ledger, charge)
+                if charge is not None:
+                    await _acquire_async(ledger, charge, failures)
                 return await original_fetch(url, method, headers, body)
             finally:
                 _current_charge.reset(token)
@@ -181,7 +240,8 @@ def instrument(api: Any, ledger: Ledger) -> Instrumentation:
             charge = _current_charge.get() or direct_charge(url, method)
             token = _current_charge.set(charge)
             try:
-                _acquire(ledger, charge)
+                if charge is not None:
+                    _acquire(ledger, charge, failures)
                 return original_fetch(url, method, headers, body)
             finally:
                 _current_charge.reset(token)
@@ -208,19 +268,15 @@ def _status(code: Any) -> int | None:
         return None
 
 
-def _acquire(ledger: Ledger, charge: Charge) -> None:
+def _acquire(ledger: Ledger, charge: Charge, failures: _FailureLog) -> None:
     try:
         ledger.acquire(charge)
-    except Exception:
-        logger.exception(
-            "ratekit: weight accounting failed for %s; sending anyway", charge.endpoint
-        )
+    except Exception as exc:
+        failures.failed("weight accounting", charge.endpoint, exc)
 
 
-async def _acquire_async(ledger: Ledger, charge: Charge) -> None:
+async def _acquire_async(ledger: Ledger, charge: Charge, failures: _FailureLog) -> None:
     try:
         await ledger.acquire_async(charge)
-    except Exception:
-        logger.exception(
-            "ratekit: weight accounting failed for %s; sending anyway", charge.endpoint
-        )
+    except Exception as exc:
+        failures.failed("weight accounting", charge.endpoint, exc)

@@ -7,6 +7,10 @@ Formats (each exchange's documented header names, see presets.py for the sources
 - "ratelimit": the common X-RateLimit-Limit / -Remaining / -Reset (per endpoint).
 - "okx", "bitfinex": no usage headers on REST; only status codes and Retry-After count.
 Every format also understands the generic X-RateLimit-* headers when present.
+
+Hostile values: a figure that is not a finite number (NaN, inf, an overflow such as
+`limit - remaining` of two huge values) gives no reading; a Retry-After is never longer than
+`backoff.MAX_PAUSE_S`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import cast
+
+from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
 
 _INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _BINANCE_HEADER = re.compile(r"^x-mbx-(used-weight|order-count)-(\d+)([smhd])$")
@@ -104,11 +110,14 @@ def _remaining_style(
     remaining_value = _number(headers.get(remaining))
     if limit_value is None or remaining_value is None:
         return []
+    used = limit_value - remaining_value
+    if not math.isfinite(used):  # two huge figures: no usable reading
+        return []
     return [
         UsageReading(
             "requests",
             None,
-            max(0.0, limit_value - remaining_value),
+            max(0.0, used),
             limit=limit_value,
             remaining=remaining_value,
             reset_at=_reset_timestamp(headers.get(reset), now),
@@ -125,25 +134,29 @@ def _reset_timestamp(value: str | None, now: float) -> float | None:
         return number / 1000.0
     if number > 1e9:  # epoch seconds
         return number
-    return now + number
+    moment = now + number
+    return moment if math.isfinite(moment) else None
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """Seconds to wait from a Retry-After value (delta seconds or HTTP date), None if absent
-    or unparsable. A date in the past gives 0."""
+    or unparsable (NaN and infinities included). A date in the past gives 0; anything longer
+    than `MAX_PAUSE_S` (one cap for every pause ratekit honours) gives `MAX_PAUSE_S`."""
     if value is None:
         return None
     text = str(value).strip()
     number = _number(text)
-    if number is not None:
-        return max(0.0, number)
-    try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, moment.timestamp() - now)
+    if number is None:
+        try:
+            moment = parsedate_to_datetime(text)
+            if moment.tzinfo is None:
+                return None
+            number = moment.timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if not math.isfinite(number):
+            return None
+    return min(MAX_PAUSE_S, max(0.0, number))
 
 
 def header_value(headers: Mapping[str, str] | None, name: str) -> str | None:

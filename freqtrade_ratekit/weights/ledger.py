@@ -17,6 +17,18 @@ Modes:
   with a timeout computed from the window: no busy-wait. Backend calls happen under the
   ledger's lock; with Redis each is one round-trip bounded by the socket timeout (default
   0.25 s), so an async caller is held at most that long, never for a window's wait.
+  Every single wait is finite and at most `MAX_WAIT_SLICE_S` (the waiter then looks again),
+  whatever a backend answers: a NaN or infinite wait can neither break `Condition.wait`
+  (OverflowError) nor spin.
+
+Exceptions: a waiter that raises while it waits (Ctrl-C, a timeout, a backend error, a
+cancelled task) leaves the queue at once and wakes the others, so nothing queues behind a
+ghost and nothing is charged for a call that was never sent. A backend error met while the
+ledger re-examines a waiter on another thread's behalf is that waiter's alone: it is raised in
+the waiter's own thread (where the ccxt hook logs it and sends the call anyway).
+
+Pools: every pool of the preset (templates included) must have a finite limit and interval
+> 0; the ledger refuses any other at construction with a ValueError naming the pool.
 
 Header sync: a usage header raises the local count of its pool to the exchange's figure; it
 never lowers it. The local window may hold calls the exchange has not counted yet (in flight,
@@ -25,7 +37,12 @@ falls on its own as entries expire.
 
 429/418: the charge's pools (and on a 418 every IP pool) pause for Retry-After (seconds or HTTP
 date; the preset's default when absent) plus jittered exponential backoff on consecutive
-failures (`RetryPolicy`). A response below 400 resets the streak of its pools.
+failures (`RetryPolicy`). A response below 400 resets the streak of its pools. Every pause,
+from Retry-After (seconds or HTTP date), a ban, or an exhausted endpoint's reset time, lasts at
+most `backoff.MAX_PAUSE_S` (3 days).
+
+Snapshot: `limit` is the published limit; `effective_limit`, `used` and `remaining` are what is
+enforced right now: headroom x limit, or the backend's local share while it is degraded.
 """
 
 from __future__ import annotations
@@ -35,6 +52,7 @@ import bisect
 import contextlib
 import itertools
 import logging
+import math
 import random
 import threading
 import time
@@ -44,7 +62,7 @@ from enum import StrEnum
 from typing import Any
 
 from freqtrade_ratekit.weights.backends import Backend, MemoryBackend, WindowSpec
-from freqtrade_ratekit.weights.backoff import RetryPolicy
+from freqtrade_ratekit.weights.backoff import RetryPolicy, clamp_pause
 from freqtrade_ratekit.weights.headers import header_value, parse_retry_after, parse_usage
 from freqtrade_ratekit.weights.presets import (
     PoolSpec,
@@ -61,6 +79,25 @@ WAIT_BUCKETS_S = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 """Upper bounds of the admission-wait histogram (seconds); waits beyond fall in +Inf."""
 
 BLOCKED_RECHECK_S = 1.0
+MAX_WAIT_SLICE_S = 60.0
+"""Longest single wait of a blocked call before it looks again (a longer wait is several)."""
+MIN_WAIT_SLICE_S = 0.001
+
+
+def _bounded_wait(seconds: float) -> float:
+    """A wait `Condition.wait`, `asyncio.wait_for` and a test's `sleep` can take: finite,
+    in [MIN_WAIT_SLICE_S, MAX_WAIT_SLICE_S]; NaN (a broken backend answer) rechecks soon."""
+    if math.isnan(seconds):
+        return BLOCKED_RECHECK_S
+    return min(max(seconds, MIN_WAIT_SLICE_S), MAX_WAIT_SLICE_S)
+
+
+def _check_pool(spec: PoolSpec) -> None:
+    for name, value in (("limit", spec.limit), ("interval", spec.interval_s)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ValueError(
+                f"pool {spec.name!r}: {name} must be a finite number > 0, got {value!r}"
+            )
 
 
 class Mode(StrEnum):
@@ -118,6 +155,7 @@ class _Waiter:
     seq: int
     items: list[tuple[WindowSpec, float]]
     granted: bool = False
+    error: Exception | None = None  # the backend failed for this waiter (see _grant_locked)
     delay: float = 0.0
     loop: asyncio.AbstractEventLoop | None = None
     event: asyncio.Event | None = None
@@ -150,6 +188,8 @@ class Ledger:
     ) -> None:
         if not 0 < headroom <= 1:
             raise ValueError(f"headroom must be in (0, 1], got {headroom!r}")
+        for spec in preset.pools:
+            _check_pool(spec)
         self.preset = preset
         self.mode = Mode(mode)
         self.headroom = float(headroom)
@@ -182,11 +222,14 @@ class Ledger:
     ) -> Charge:
         """The weight per pool of one call. `cost_from_ccxt` is what ccxt's
         `calculate_rate_limiter_cost` returned for it (params already taken into account)."""
-        key = (api_family, method.upper(), path, float(cost_from_ccxt))
+        cost = float(cost_from_ccxt)
+        if not (math.isfinite(cost) and cost >= 0):  # a broken cost table: ccxt's default
+            cost = 1.0
+        key = (api_family, method.upper(), path, cost)
         cached = self._charge_cache.get(key)
         if cached is not None:
             return cached
-        weights, header_pools = charges_for(self.preset, api_family, method, path, cost_from_ccxt)
+        weights, header_pools = charges_for(self.preset, api_family, method, path, cost)
         charge = Charge(
             endpoint=endpoint_key(api_family, method, path),
             weight=weights[0][1] if weights else 0.0,
@@ -202,6 +245,7 @@ class Ledger:
         state = self._pools.get(name)
         if state is None:
             spec = self.preset.pool(name)
+            _check_pool(spec)
             window = WindowSpec(name, spec.scope, spec.interval_s, spec.limit * self.headroom)
             state = self._pools[name] = _PoolState(spec, window)
         return state
@@ -210,7 +254,9 @@ class Ledger:
         """(window, weight) per pool of `charge`; called under the lock (creates pools)."""
         items = self._items_cache.get(charge.pools)
         if items is None:
-            items = [(self._pool(n).window, w) for n, w in charge.pools if w > 0]
+            items = [
+                (self._pool(n).window, w) for n, w in charge.pools if w > 0 and math.isfinite(w)
+            ]
             if len(self._items_cache) < 4096:
                 self._items_cache[charge.pools] = items
         return items
@@ -232,19 +278,25 @@ class Ledger:
                 return 0.0
             waiter = self._enqueue(charge, priority, items)
             waited_at_all = False
-            while True:
-                self._grant_locked()
-                if waiter.granted:
-                    break
-                waited_at_all = True
-                if self._sleep is None:
-                    self._cond.wait(timeout=waiter.delay)
-                else:
-                    self._cond.release()
-                    try:
-                        self._sleep(waiter.delay)
-                    finally:
-                        self._cond.acquire()
+            try:
+                while True:
+                    self._grant_locked()
+                    if waiter.error is not None:
+                        raise waiter.error
+                    if waiter.granted:
+                        break
+                    waited_at_all = True
+                    if self._sleep is None:
+                        self._cond.wait(timeout=waiter.delay)
+                    else:
+                        self._cond.release()
+                        try:
+                            self._sleep(waiter.delay)
+                        finally:
+                            self._cond.acquire()
+            except BaseException:
+                self._abandon_locked(waiter)
+                raise
             waited = max(0.0, self._clock() - start) if waited_at_all else 0.0
             self._count_call(charge, waited)
             return waited
@@ -271,6 +323,8 @@ class Ledger:
             while True:
                 with self._cond:
                     self._grant_locked()
+                    if waiter.error is not None:
+                        raise waiter.error
                     if waiter.granted:
                         break
                     waited_at_all = True
@@ -280,9 +334,7 @@ class Ledger:
                     await asyncio.wait_for(waiter.event.wait(), timeout=delay)
         except BaseException:
             with self._cond:
-                if not waiter.granted and waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                    self._notify_locked()
+                self._abandon_locked(waiter)
             raise
         with self._cond:
             waited = max(0.0, self._clock() - start) if waited_at_all else 0.0
@@ -308,25 +360,41 @@ class Ledger:
         bisect.insort(self._waiters, waiter, key=lambda w: w.order)
         return waiter
 
+    def _abandon_locked(self, waiter: _Waiter) -> None:
+        """`waiter` gives up (it raised): out of the queue, and the others look again."""
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+            self._notify_locked()
+
     def _grant_locked(self) -> None:
         """Admit, in (priority, arrival) order, every waiter that fits and is not behind an
-        earlier waiter sharing one of its pools. Sets each remaining waiter's next timeout."""
+        earlier waiter sharing one of its pools. Sets each remaining waiter's next timeout.
+        A waiter whose admission raises leaves the queue with the error, for its own thread to
+        raise (see the module docstring)."""
         blocked: set[str] = set()
-        granted: list[_Waiter] = []
-        for waiter in list(self._waiters):
-            if waiter.pools & blocked:
-                waiter.delay = BLOCKED_RECHECK_S
-                continue
-            wait = self.backend.try_admit(waiter.items) if waiter.items else 0.0
-            if wait <= 0:
-                waiter.granted = True
-                self._waiters.remove(waiter)
-                granted.append(waiter)
-            else:
-                waiter.delay = wait
-                blocked |= waiter.pools
-        if granted:
-            self._notify_locked(granted)
+        finished: list[_Waiter] = []
+        try:
+            for waiter in list(self._waiters):
+                if waiter.pools & blocked:
+                    waiter.delay = BLOCKED_RECHECK_S
+                    continue
+                try:
+                    wait = self.backend.try_admit(waiter.items) if waiter.items else 0.0
+                except Exception as exc:
+                    waiter.error = exc
+                    self._waiters.remove(waiter)
+                    finished.append(waiter)
+                    continue
+                if wait <= 0:
+                    waiter.granted = True
+                    self._waiters.remove(waiter)
+                    finished.append(waiter)
+                else:
+                    waiter.delay = _bounded_wait(wait)
+                    blocked |= waiter.pools
+        finally:
+            if finished:
+                self._notify_locked(finished)
 
     def _notify_locked(self, granted: list[_Waiter] | None = None) -> None:
         self._cond.notify_all()
@@ -379,7 +447,7 @@ class Ledger:
                     self.backend.raise_used_to(state.window, reading.used)
                     exhausted = reading.remaining is not None and reading.remaining <= 0
                     if exhausted and reading.reset_at is not None and reading.reset_at > now_wall:
-                        self.backend.pause(state.window, reading.reset_at - now_wall)
+                        self.backend.pause(state.window, clamp_pause(reading.reset_at - now_wall))
             if status in (429, 418):
                 self._on_rate_limited(charge, status, headers, readings, now_wall)
             elif status is not None and status < 400 and self._streaking:
@@ -439,9 +507,13 @@ class Ledger:
                 for name, s in self._endpoints.items()
             }
         backend_status = self.backend.status()
+        usage = getattr(self.backend, "usage", None)  # a backend without it enforces the window
         pool_rows = []
         for state in pools:
-            used = self.backend.used(state.window)
+            if callable(usage):
+                used, capacity = usage(state.window)
+            else:
+                used, capacity = self.backend.used(state.window), state.window.capacity
             paused = self.backend.pause_remaining(state.window)
             pool_rows.append(
                 {
@@ -449,9 +521,9 @@ class Ledger:
                     "scope": state.spec.scope,
                     "limit": state.spec.limit,
                     "interval_s": state.spec.interval_s,
-                    "effective_limit": state.window.capacity,
+                    "effective_limit": capacity,
                     "used": used,
-                    "remaining": max(0.0, state.window.capacity - used),
+                    "remaining": max(0.0, capacity - used),
                     "server_used": state.server_used,
                     "server_used_at": state.server_used_at,
                     "paused_until": now_wall + paused if paused > 0 else None,
