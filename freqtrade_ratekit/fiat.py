@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import tempfile
@@ -33,11 +34,14 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from freqtrade_ratekit.coingecko import (
+    DEFAULT_RETRY_AFTER,
     CoinGeckoClient,
     CoinGeckoError,
     CoinGeckoRateLimited,
+    is_price,
     valid_coins,
 )
+from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,12 @@ MAX_IDLE_WAIT = 60.0
 # costs seconds per call (redis-py retries), and a round makes up to six store calls.
 STORE_RETRY_INTERVAL = 30.0
 COIN_LIST_FORMAT_VERSION = 1
+# A coin-list file larger than this is not one (the real list is ~1.5 MB, 2026-11).
+MAX_COIN_LIST_FILE_BYTES = 64 * 1024 * 1024
+# A timestamp (coin list, shared price) at most this far ahead of our clock is another host's
+# clock skew and counts as "just now"; one further ahead is not trusted to be fresh, or a
+# future `fetched_at` would mean "never refresh".
+MAX_CLOCK_SKEW = 60.0
 
 _T = TypeVar("_T")
 
@@ -145,9 +155,10 @@ class RedisFiatStore:
         raw = self._redis.hmget(f"{self._prefix}prices", ordered)
         prices = {}
         for key, value in zip(ordered, raw, strict=True):
-            with suppress(ValueError, TypeError):
+            with suppress(ValueError, TypeError, RecursionError):
                 price, fetched_at = json.loads(value)
-                prices[key] = SharedPrice(float(price), float(fetched_at))
+                if is_price(price) and is_price(fetched_at):
+                    prices[key] = SharedPrice(float(price), float(fetched_at))
         return prices
 
     def put_prices(self, prices: Mapping[str, SharedPrice]) -> None:
@@ -166,7 +177,7 @@ class RedisFiatStore:
             return None
         try:
             return _parse_coin_list_document(json.loads(raw), default_fetched_at=None)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             return None
 
     def put_coin_list(self, coin_list: CoinList) -> None:
@@ -179,6 +190,13 @@ class RedisFiatStore:
     def try_lock(self, name: str, ttl: float) -> bool:
         lease_ms = max(1, int(ttl * 1000))
         return bool(self._redis.set(f"{self._prefix}lock:{name}", "1", nx=True, px=lease_ms))
+
+
+def is_recent(fetched_at: float, now: float, max_age: float) -> bool:
+    """Whether data fetched at `fetched_at` is younger than `max_age` at `now`. A time in the
+    future beyond `MAX_CLOCK_SKEW` is not recent: it is a broken clock or a broken file."""
+    age = now - fetched_at
+    return -MAX_CLOCK_SKEW <= age < max_age
 
 
 def _coin_list_document(coin_list: CoinList) -> str:
@@ -201,8 +219,12 @@ def _parse_coin_list_document(document: Any, default_fetched_at: float | None) -
         entries, fetched_at = document, default_fetched_at
     elif isinstance(document, dict) and isinstance(document.get("coins"), list):
         entries, fetched_at = document["coins"], document.get("fetched_at")
-        if not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool):
-            raise ValueError("fetched_at missing or not a number")
+        if (
+            not isinstance(fetched_at, int | float)
+            or isinstance(fetched_at, bool)
+            or not math.isfinite(fetched_at)
+        ):
+            raise ValueError("fetched_at missing or not a finite number")
     else:
         raise ValueError(f"unexpected document of type {type(document).__name__}")
     coins = valid_coins(entries)
@@ -215,15 +237,19 @@ def read_coin_list_file(path: Path) -> CoinList | None:
     """The coin list saved at `path`; None when there is no file. ValueError when the file is
     corrupt, truncated or of the wrong shape."""
     try:
+        stat = path.stat()
+        if stat.st_size > MAX_COIN_LIST_FILE_BYTES:
+            raise ValueError(f"larger than {MAX_COIN_LIST_FILE_BYTES} bytes")
         raw = path.read_bytes()
-        mtime = path.stat().st_mtime
     except FileNotFoundError:
         return None
     try:
         document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise ValueError("not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise ValueError(f"not valid JSON: {exc}") from None
-    return _parse_coin_list_document(document, default_fetched_at=mtime)
+    return _parse_coin_list_document(document, default_fetched_at=stat.st_mtime)
 
 
 def write_coin_list_file(path: Path, coin_list: CoinList) -> None:
@@ -324,6 +350,17 @@ class BackgroundFiatConverter:
         backoff_cap: float = 300.0,
         rng: random.Random | None = None,
     ) -> None:
+        for name, value in (
+            ("refresh_interval", refresh_interval),
+            ("stale_after", stale_after),
+            ("coin_list_max_age", coin_list_max_age),
+            ("timeout", timeout),
+            ("min_call_interval", min_call_interval),
+            ("backoff_base", backoff_base),
+            ("backoff_cap", backoff_cap),
+        ):
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
         self._client = CoinGeckoClient(
             base_url=base_url, api_key=api_key, is_demo=is_demo, timeout=timeout, clock=clock
         )
@@ -412,8 +449,9 @@ class BackgroundFiatConverter:
             self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop the thread and wait up to `timeout` s. A call in flight cannot be interrupted;
-        the (daemon) thread then exits as soon as it returns, without another call."""
+        """Stop the thread and wait up to `timeout` s. A call in flight is not interrupted (it
+        ends by its own deadline, the client's timeout); the (daemon) thread then exits as soon
+        as it returns, without another call."""
         with self._lock:
             thread, self._thread = self._thread, None
             self._stop_event.set()
@@ -565,15 +603,22 @@ class BackgroundFiatConverter:
         for pair in targets:
             pairs_by_key[pair.store_key].append(pair)
         no_prices: dict[str, SharedPrice] = {}
-        shared = self._store_call(lambda: store.get_prices(list(pairs_by_key)), no_prices)
+        stored = self._store_call(lambda: store.get_prices(list(pairs_by_key)), no_prices)
+        # A price from the future (a skewed or broken peer) is not taken: it would be "fresh"
+        # for ever, and no bot would refresh it again.
+        shared = {
+            key: record
+            for key, record in stored.items()
+            if is_price(record.price) and record.fetched_at <= now + MAX_CLOCK_SKEW
+        }
         with self._lock:
             for key, record in shared.items():
                 for pair in pairs_by_key.get(key, []):
                     if pair.fetched_at is None or record.fetched_at > pair.fetched_at:
-                        pair.price, pair.fetched_at = record.price, record.fetched_at
+                        pair.price, pair.fetched_at = record.price, min(record.fetched_at, now)
                         pair.last_error = None
             covered = all(
-                key in shared and now - shared[key].fetched_at < self._refresh_interval
+                key in shared and is_recent(shared[key].fetched_at, now, self._refresh_interval)
                 for key in pairs_by_key
             )
             if covered:
@@ -595,18 +640,15 @@ class BackgroundFiatConverter:
             state.disk_checked = True
             self._load_coin_list_from_disk()
         index = state.index
-        if index is not None and now - index.fetched_at < self._coin_list_max_age:
+        if index is not None and is_recent(index.fetched_at, now, self._coin_list_max_age):
             return
         if now < state.retry_at:
             return
         store = self._store
         if store is not None:
             shared = self._store_call(store.get_coin_list, None)
-            if (
-                shared is not None
-                and now - shared.fetched_at < self._coin_list_max_age
-                and (index is None or shared.fetched_at > index.fetched_at)
-            ):
+            # Ours is missing or stale (or from the future), so a recent shared one is better.
+            if shared is not None and is_recent(shared.fetched_at, now, self._coin_list_max_age):
                 self._adopt_coin_list(shared, "shared")
                 self._save_coin_list(shared)
                 return
@@ -685,8 +727,8 @@ class BackgroundFiatConverter:
             self._consecutive_failures += 1
             for pair in targets:
                 pair.last_error = str(exc)
-            self._pause(now, exc.retry_after)
-        logger.warning("CoinGecko rate limit: pausing fiat refresh for %.0fs", exc.retry_after)
+            pause = self._pause(now, exc.retry_after)
+        logger.warning("CoinGecko rate limit: pausing fiat refresh for %.0fs", pause)
 
     def _on_failure(self, message: str, targets: list[_Pair]) -> None:
         now = self._clock()
@@ -705,17 +747,23 @@ class BackgroundFiatConverter:
             delay,
         )
 
-    def _pause(self, now: float, retry_after: float) -> None:
-        """Caller holds `_lock`."""
-        self._paused_until = max(self._paused_until, now + retry_after)
+    def _pause(self, now: float, retry_after: float) -> float:
+        """Pause for `retry_after` seconds, at most `MAX_PAUSE_S` (the cap every ratekit pause
+        shares); returns the pause. Caller holds `_lock`."""
+        if math.isnan(retry_after):
+            retry_after = DEFAULT_RETRY_AFTER
+        pause = min(MAX_PAUSE_S, max(0.0, retry_after))
+        self._paused_until = max(self._paused_until, now + pause)
         self._not_before = max(self._not_before, self._paused_until)
         self._next_round_at = max(self._next_round_at, self._paused_until)
+        return pause
 
     def _backoff_delay(self, failures: int) -> float:
         """Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff
-        and Jitter"), never below the least call interval."""
+        and Jitter"), never below the least call interval, never above `MAX_PAUSE_S`."""
         ceiling = min(self._backoff_cap, self._backoff_base * 2 ** min(failures - 1, 30))
-        return max(self._min_call_interval, self._rng.uniform(0, ceiling))
+        delay = max(self._min_call_interval, self._rng.uniform(0, ceiling))
+        return min(MAX_PAUSE_S, delay)
 
     def _schedule(self, now: float, delay: float) -> None:
         """Next round after `delay`, sooner for pairs registered but never tried. Caller holds

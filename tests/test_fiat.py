@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import math
 import random
 import shutil
 import socket
@@ -24,6 +26,8 @@ import pytest
 from freqtrade_ratekit.coingecko import (
     PRO_BASE_URL,
     PUBLIC_BASE_URL,
+    CoinGeckoClient,
+    CoinGeckoError,
     default_base_url,
     mask_url,
     parse_retry_after,
@@ -34,9 +38,11 @@ from freqtrade_ratekit.fiat import (
     InMemoryFiatStore,
     RedisFiatStore,
     SharedFiatStore,
+    SharedPrice,
     read_coin_list_file,
     write_coin_list_file,
 )
+from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
 from tests.helpers import FakeClock
 
 # Freqtrade's SUPPORTED_FIAT and coingecko_mapping (freqtrade 2026.9), copied so that these unit
@@ -66,7 +72,8 @@ SECRET_KEY = "CG-sekrit-abc123"
 
 @dataclass
 class FakeCoinGecko:
-    """Programmable behaviour: `mode` is ok | 429 | hang | malformed | 500 | empty."""
+    """Programmable behaviour: `mode` is ok | 429 | hang | malformed | 500 | empty | deep |
+    deep-prices | echo."""
 
     mode: str = "ok"
     coins_mode: str | None = None  # overrides `mode` for coins/list only
@@ -108,6 +115,15 @@ def _make_handler(fake: FakeCoinGecko) -> type[BaseHTTPRequestHandler]:
                 return self._send(500, b"oops")
             if mode == "malformed":
                 return self._send(200, b'{"bitcoin": {"usd": 5')
+            if mode == "deep":  # nesting deeper than any recursion limit
+                return self._send(200, b"[" * 100_000 + b"]" * 100_000)
+            if mode == "deep-prices":
+                deep = b"[" * 100_000 + b"]" * 100_000
+                return self._send(200, b'{"bitcoin": {"usd": ' + deep + b"}}")
+            if mode == "echo":  # an error message that repeats what the caller sent
+                sent = f"{self.headers.get('Authorization')} {query} {self.headers.items()}"
+                body = {"status": {"error_code": 401, "error_message": f"rejected: {sent}"}}
+                return self._send(401, json.dumps(body).encode())
             if is_coins:
                 return self._send(200, json.dumps(fake.coins).encode())
             if parts.path.endswith("/simple/price"):
@@ -252,11 +268,13 @@ def test_timeout_is_an_error_not_a_wait(gecko, tmp_path, clock):
     converter.refresh_now()
     gecko.mode = "hang"
     clock.advance(400)
-    converter.refresh_now()  # returns after the read timeout, not the server's 10 s hang
+    started = time.monotonic()
+    converter.refresh_now()  # returns after the timeout, not the server's 10 s hang
+    assert time.monotonic() - started < 0.3 + 1.0
     gecko.release.set()
     info = pair_info(converter, "btc/usd")
     assert info["price"] == 50000.0
-    assert "ReadTimeout" in info["last_error"]
+    assert "Timeout" in info["last_error"]  # the read timeout or the (equal) total deadline
 
 
 # ---------------------------------------------------------------- batching
@@ -467,6 +485,12 @@ def test_bare_coins_list_file_is_accepted_with_mtime_as_age(gecko, tmp_path):
         b'{"hello": "world"}',
         b'{"fetched_at": 1, "coins": [{"no": "id"}]}',
         b"",
+        b"[" * 100_000 + b"]" * 100_000,  # was an uncaught RecursionError
+        b'{"fetched_at": 1, "coins": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        b'{"fetched_at": Infinity, "coins": [{"id": "solana", "symbol": "sol"}]}',  # never stale
+        b'{"fetched_at": NaN, "coins": [{"id": "solana", "symbol": "sol"}]}',
+        b'{"fetched_at": true, "coins": [{"id": "solana", "symbol": "sol"}]}',
+        b'[{"id": ["bitcoin"], "symbol": "btc"}, {"id": "x", "symbol": {"s": 1}}, 7, null]',
     ],
 )
 def test_corrupt_coin_list_file_is_detected_and_refetched(gecko, tmp_path, clock, caplog, content):
@@ -493,6 +517,164 @@ def test_start_does_not_wait_for_the_coin_list(gecko, tmp_path):
     finally:
         gecko.release.set()
         converter.stop()
+
+
+def test_coin_list_from_the_future_is_stale(gecko, tmp_path, clock):
+    """A `fetched_at` ahead of the clock (a skewed host, a hand-edited file) must not make the
+    list fresh for ever."""
+    without_sol = [coin for coin in COINS if coin["id"] != "solana"]
+    write_coin_list_file(tmp_path / "coins.json", CoinList(without_sol, clock.now + 10 * 86400))
+    gecko.coins_mode = "500"
+    converter = make_converter(gecko, tmp_path, clock)
+    converter.get_price("btc", "usd")
+    converter.refresh_now()
+    assert len(gecko.calls("coins/list")) == 1  # was: never asked
+    assert converter.snapshot()["coin_list"]["source"] == "disk"  # still used meanwhile
+    assert converter.snapshot()["coin_list"]["age_s"] == 0.0
+
+    gecko.coins_mode = None
+    clock.advance(400)
+    converter.get_price("sol", "usd")
+    converter.refresh_now()
+    assert converter.snapshot()["coin_list"]["source"] == "network"
+    assert saved_coin_list(tmp_path / "coins.json").fetched_at == clock.now
+    converter.refresh_now()
+    assert converter.get_price("sol", "usd") == 150.0
+
+
+def test_shared_data_from_the_future_does_not_stop_refreshes(gecko, tmp_path, clock):
+    store = InMemoryFiatStore(clock)
+    store.put_coin_list(CoinList(COINS[:1], clock.now + 10 * 86400))
+    store.put_prices({"bitcoin/usd": SharedPrice(1.0, clock.now + 10 * 86400)})
+    converter = make_converter(gecko, tmp_path, clock, shared_store=store)
+    converter.get_price("btc", "usd")
+    converter.refresh_now()
+    assert len(gecko.calls("coins/list")) == 1
+    assert len(gecko.calls("simple/price")) == 1  # was: "covered" by the future price for ever
+    assert converter.get_price("btc", "usd") == 50000.0
+    assert store.get_prices(["bitcoin/usd"])["bitcoin/usd"].fetched_at == clock.now
+
+
+@pytest.mark.parametrize("mode", ["deep", "deep-prices"])
+def test_hostile_nested_response_is_a_failed_call(gecko, tmp_path, clock, caplog, mode):
+    converter = make_converter(gecko, tmp_path, clock)
+    converter.get_price("btc", "usd")
+    converter.refresh_now()
+    gecko.mode = mode
+    clock.advance(400)
+    converter.refresh_now()  # was an uncaught RecursionError
+    info = pair_info(converter, "btc/usd")
+    assert info["price"] == 50000.0
+    assert "simple/price" in info["last_error"]
+    assert converter.snapshot()["consecutive_failures"] == 1
+
+
+def test_hostile_nested_coin_list_response_is_a_failed_call(gecko, tmp_path, clock):
+    gecko.coins_mode = "deep"
+    converter = make_converter(gecko, tmp_path, clock)
+    converter.get_price("btc", "usd")
+    converter.refresh_now()  # was an uncaught RecursionError
+    assert "coins/list" in converter.snapshot()["coin_list"]["last_error"]
+    assert converter.get_price("btc", "usd") == 50000.0  # overrides work without the list
+    assert not (tmp_path / "coins.json").exists()
+
+
+def test_oversized_body_is_refused(gecko):
+    client = CoinGeckoClient(base_url=gecko.url, timeout=1.0, max_body_bytes=100)
+    with pytest.raises(CoinGeckoError, match="larger than 100 bytes"):
+        client.coins_list()
+    assert client.simple_price(["bitcoin"], ["usd"]) == {"bitcoin": {"usd": 50000.0}}
+    client.close()
+
+
+class TricklingServer:
+    """A real HTTP server on 127.0.0.1 that sends its answer one byte per `interval` seconds:
+    each read gets a byte well within the read timeout, so only a total deadline stops it."""
+
+    def __init__(self, phase: str, interval: float = 1.0) -> None:
+        self.phase = phase  # "body": headers at once, then the body; "headers": all of it
+        self.interval = interval
+        self.disconnected = threading.Event()
+        self._stop = threading.Event()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(4)
+        self._listener.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/api/v3"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        body = json.dumps(COINS).encode()
+        head = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            try:
+                if self.phase == "body":
+                    conn.sendall(head)
+                    trickled = body
+                else:
+                    trickled = head + body
+                for i in range(len(trickled)):
+                    if self._stop.wait(self.interval):
+                        return
+                    conn.sendall(trickled[i : i + 1])
+            except OSError:  # the client hung up
+                self.disconnected.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._listener.close()
+
+
+@pytest.fixture(params=["body", "headers"])
+def trickling(request) -> Iterator[TricklingServer]:
+    server = TricklingServer(request.param)
+    yield server
+    server.close()
+
+
+def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(trickling):
+    client = CoinGeckoClient(base_url=trickling.url, timeout=2.0)
+    started = time.monotonic()
+    with pytest.raises(CoinGeckoError, match="deadline") as raised:
+        client.coins_list()
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0 + 1.0  # was ~1 s per byte: minutes for a coin list
+    assert "coins/list" in str(raised.value)
+    assert trickling.disconnected.wait(5)  # the connection was cut, not left to trickle on
+    client.close()
+
+
+def test_converter_rounds_end_at_the_deadline_of_a_trickling_server(tmp_path, clock):
+    server = TricklingServer("body")
+    try:
+        converter = make_converter(FakeCoinGecko(url=server.url), tmp_path, clock, timeout=2.0)
+        converter.get_price("btc", "usd")
+        started = time.monotonic()
+        converter.refresh_now()  # coins/list, then simple/price: each cut at 2 s
+        assert time.monotonic() - started < 2 * 2.0 + 2.0
+        assert "deadline" in pair_info(converter, "btc/usd")["last_error"]
+        assert "deadline" in converter.snapshot()["coin_list"]["last_error"]
+    finally:
+        server.close()
 
 
 # ---------------------------------------------------------------- secrets
@@ -522,10 +704,62 @@ def test_api_key_goes_in_a_header_and_nowhere_else(gecko, tmp_path, clock, caplo
 
 
 def test_base_url_credentials_are_masked(gecko, tmp_path):
-    secret_url = gecko.url.replace("http://", "http://user:pw@") + "?x_cg_demo_api_key=k"
-    assert mask_url(secret_url) == gecko.url
+    """redact.mask_url keeps the query (a proxy may need it) but masks every secret in it."""
+    secret_url = gecko.url.replace("http://", "http://user:pw@") + "?x_cg_demo_api_key=k&v=1"
+    masked = gecko.url.replace("http://", "http://user:***@") + "?x_cg_demo_api_key=***&v=1"
+    assert mask_url(secret_url) == masked
+    assert mask_url(gecko.url + "#frag") == gecko.url
     converter = make_converter(gecko, tmp_path, base_url=f"{gecko.url}/?token=abc")
-    assert converter.snapshot()["base_url"] == gecko.url
+    assert converter.snapshot()["base_url"] == f"{gecko.url}?token=***"
+    converter.get_price("btc", "usd")
+    converter.refresh_now()  # the proxy's query parameter is still sent, on the right path
+    assert converter.get_price("btc", "usd") == 50000.0
+    [call] = gecko.calls("simple/price")
+    assert call["path"] == "/api/v3/simple/price"
+    assert call["query"]["token"] == "abc"
+
+
+@pytest.mark.parametrize(
+    ("param", "header"),
+    [("x_cg_demo_api_key", "x-cg-demo-api-key"), ("x_cg_pro_api_key", "x-cg-pro-api-key")],
+)
+def test_key_and_credentials_in_the_base_url_never_show(
+    gecko, tmp_path, clock, caplog, param, header
+):
+    caplog.set_level(logging.DEBUG)  # urllib3 logs every request line at DEBUG
+    password = "pw-sekrit-789"
+    base_url = gecko.url.replace("http://", f"http://user:{password}@") + f"?{param}={SECRET_KEY}"
+    converter = make_converter(gecko, tmp_path, clock, base_url=base_url)
+    converter.get_price("btc", "usd")
+    converter.refresh_now()
+    assert converter.get_price("btc", "usd") == 50000.0  # was a broken URL: ".../v3?key=.../..."
+    for request in gecko.requests:
+        assert request["path"].startswith("/api/v3/")
+        headers = {k.lower(): v for k, v in request["headers"].items()}
+        assert headers[header] == SECRET_KEY  # the query key travels in the header instead
+        assert param not in request["query"]
+        assert headers["authorization"] == "Basic " + base64.b64encode(
+            f"user:{password}".encode()
+        ).decode("ascii")  # URL credentials still reach the proxy
+    for mode in ("echo", "500", "429", "malformed", "deep"):
+        gecko.mode = mode
+        clock.advance(MAX_PAUSE_S + 1)
+        converter.refresh_now()
+    errors = [pair_info(converter, "btc/usd")["last_error"], converter.snapshot()["coin_list"]]
+    shown = json.dumps(converter.snapshot()) + json.dumps(errors) + caplog.text
+    basic_token = base64.b64encode(f"user:{password}".encode()).decode("ascii")
+    assert SECRET_KEY not in shown
+    assert password not in shown
+    assert basic_token not in shown  # the echoed Authorization header is a secret too
+    assert "rejected" in caplog.text  # the server's message is kept, minus the secrets
+    client = CoinGeckoClient(base_url=base_url, timeout=1.0)
+    gecko.mode = "echo"
+    with pytest.raises(CoinGeckoError) as raised:
+        client.simple_price(["bitcoin"], ["usd"])
+    for secret in (SECRET_KEY, password, basic_token):
+        assert secret not in str(raised.value)
+    assert SECRET_KEY not in client.masked_base_url and password not in client.masked_base_url
+    client.close()
 
 
 def test_default_base_url_follows_pycoingecko():
@@ -543,6 +777,69 @@ def test_parse_retry_after():
     assert parse_retry_after("-3", now) == 0.0
     assert parse_retry_after("", now) == 60.0
     assert parse_retry_after("nan", now) == 60.0
+
+
+def test_parse_retry_after_is_capped_at_the_shared_max_pause():
+    now = 1_700_000_000.0
+    assert MAX_PAUSE_S == 3 * 86400  # the ledger's cap: one cap for every pause
+    assert parse_retry_after("1e9", now) == MAX_PAUSE_S  # was 1e9 s: 31 years
+    assert parse_retry_after("99999999999999999999", now) == MAX_PAUSE_S
+    assert parse_retry_after(formatdate(now + 10 * 365 * 86400, usegmt=True), now) == MAX_PAUSE_S
+    assert parse_retry_after(str(MAX_PAUSE_S - 1), now) == MAX_PAUSE_S - 1
+    assert parse_retry_after("inf", now) == 60.0
+
+
+@pytest.mark.parametrize("endpoint", ["simple/price", "coins/list"])
+def test_absurd_retry_after_pauses_fiat_for_at_most_the_cap(gecko, tmp_path, clock, endpoint):
+    converter = make_converter(gecko, tmp_path, clock)
+    converter.get_price("btc", "usd")
+    if endpoint == "simple/price":
+        converter.refresh_now()
+        clock.advance(300)
+        gecko.mode = "429"
+    else:
+        gecko.coins_mode = "429"
+    gecko.retry_after = "1000000000"
+    converter.refresh_now()
+    assert converter.snapshot()["paused_until"] == pytest.approx(clock.now + MAX_PAUSE_S)
+    assert pair_info(converter, "btc/usd")["next_refresh_in_s"] <= MAX_PAUSE_S
+
+    gecko.mode, gecko.coins_mode = "ok", None
+    gecko.prices["bitcoin"]["usd"] = 51000.0
+    clock.advance(MAX_PAUSE_S)
+    converter.refresh_now()
+    assert converter.get_price("btc", "usd") == 51000.0
+    assert converter.snapshot()["paused_until"] is None
+
+
+def test_error_backoff_is_bounded_by_the_shared_max_pause(gecko, tmp_path, clock):
+    converter = make_converter(gecko, tmp_path, clock, backoff_base=1e9, backoff_cap=1e12)
+    converter.get_price("btc", "usd")
+    gecko.mode = "500"
+    for _ in range(5):
+        converter.refresh_now()
+        assert 0 < pair_info(converter, "btc/usd")["next_refresh_in_s"] <= MAX_PAUSE_S
+        clock.advance(MAX_PAUSE_S)
+    assert converter.snapshot()["consecutive_failures"] == 5
+    assert converter.snapshot()["coin_list"]["last_error"] == "coins/list: HTTP 500"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "refresh_interval",
+        "stale_after",
+        "coin_list_max_age",
+        "timeout",
+        "min_call_interval",
+        "backoff_base",
+        "backoff_cap",
+    ],
+)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -1.0])
+def test_timing_arguments_must_be_finite_and_not_negative(gecko, tmp_path, name, value):
+    with pytest.raises(ValueError, match=name):
+        make_converter(gecko, tmp_path, **{name: value})
 
 
 # ---------------------------------------------------------------- Freqtrade semantics
@@ -759,3 +1056,35 @@ def test_dead_redis_falls_back_to_own_calls(gecko, tmp_path, clock, caplog):
     clock.advance(31)
     converter.refresh_now()
     assert len(client.calls) == 2
+
+
+@pytest.mark.redis
+def test_redis_store_ignores_hostile_values(redis_server):
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=redis_server)
+    prefix = f"test:{uuid.uuid4().hex}:"
+    store = RedisFiatStore(client, prefix)
+    try:
+        deep = "[" * 100_000 + "]" * 100_000
+        client.set(f"{prefix}coins_list", deep)
+        assert store.get_coin_list() is None  # was an uncaught RecursionError
+        client.set(
+            f"{prefix}coins_list", '{"fetched_at": Infinity, "coins": [{"id": "a", "symbol": "a"}]}'
+        )
+        assert store.get_coin_list() is None
+        client.hset(
+            f"{prefix}prices",
+            mapping={
+                "deep/usd": deep,
+                "nan/usd": "[NaN, 1700000000]",
+                "inf/usd": "[1.0, Infinity]",
+                "neg/usd": "[-1.0, 1700000000]",
+                "ok/usd": "[2.5, 1700000000]",
+            },
+        )
+        keys = ["deep/usd", "nan/usd", "inf/usd", "neg/usd", "ok/usd", "missing/usd"]
+        assert store.get_prices(keys) == {"ok/usd": SharedPrice(2.5, 1_700_000_000.0)}
+    finally:
+        client.delete(f"{prefix}coins_list", f"{prefix}prices")
+        client.close()

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 
 import pytest
 import requests
 from freqtrade.util.coin_gecko import FtCoinGeckoApi
 
+from freqtrade_ratekit.sim.server import SettingsError
 from tests.sim_fixtures import coingecko_emulator  # noqa: F401  (fixture)
 
 
@@ -105,3 +108,49 @@ def test_hang_holds_requests_until_cleared(coingecko_emulator):
     assert settings.json()["hang"] is False
     assert done.wait(10)
     worker.join()
+
+
+def test_settings_put_rejects_a_non_utf8_body_with_a_400(coingecko_emulator):
+    before = coingecko_emulator.settings()
+    response = requests.put(
+        f"{coingecko_emulator.url}/_sim/settings",
+        data=b'{"retry_after": "\xff"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400  # was a 500 (UnicodeDecodeError)
+    assert "UTF-8" in response.json()["error"]
+    assert coingecko_emulator.settings() == before
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("fail_status", 42, "42"),
+        ("fail_status", 302, "302"),
+        ("fail_rate", math.nan, "nan"),
+        ("malformed_rate", math.inf, "inf"),
+        ("latency_ms", math.nan, "nan"),
+        ("retry_after", math.nan, "nan"),
+        ("retry_after", -1, "-1"),
+        ("calls_per_minute", math.inf, "inf"),
+        ("calls_per_minute", -1, "-1"),
+    ],
+)
+def test_settings_must_be_finite_and_in_range(coingecko_emulator, key, value, shown):
+    before = coingecko_emulator.settings()
+    response = requests.put(
+        f"{coingecko_emulator.url}/_sim/settings", data=json.dumps({key: value}).encode()
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert key in error and shown in error
+    assert coingecko_emulator.settings() == before
+    with pytest.raises(SettingsError, match=key):
+        coingecko_emulator.update(**{key: value})
+
+
+def test_a_huge_retry_after_can_still_be_served(coingecko_emulator):
+    """Clients must cope with absurd headers (ratekit caps them), so the emulator can send one."""
+    coingecko_emulator.update(force_429=True, retry_after=1_000_000_000)
+    response = requests.get(f"{coingecko_emulator.url}/api/v3/ping")
+    assert response.status_code == 429 and response.headers["Retry-After"] == "1000000000"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import threading
 import time
 
@@ -380,3 +382,122 @@ def test_orders_are_counted_per_account(exchange_emulator):
     assert third.status_code == 429 and third.json()["code"] == -1015
     other = requests.post(url, data=order, headers={"X-MBX-APIKEY": "account-b"})
     assert other.status_code == 200
+
+
+# --- hostile control-surface and order input ------------------------------------------------
+
+
+def put_raw(url: str, body: bytes) -> requests.Response:
+    return requests.put(
+        f"{url}/_sim/settings", data=body, headers={"Content-Type": "application/json"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"latency_ms": "\xff"}', "UTF-8"),  # was a 500 (UnicodeDecodeError)
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),  # was a 500 (RecursionError)
+        (b'{"latency_ms": ', "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+    ],
+)
+def test_settings_put_rejects_unreadable_bodies_with_a_400(exchange_emulator, body, message):
+    before = exchange_emulator.settings()
+    response = put_raw(exchange_emulator.url, body)
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert message in response.json()["error"]
+    assert exchange_emulator.settings() == before
+
+
+BAD_SETTINGS = [
+    ("fail_status", 42, "42"),  # not an HTTP error status
+    ("fail_status", 200, "200"),
+    ("fail_status", 600, "600"),
+    ("fail_status", 503.5, "503.5"),
+    ("fail_status", 10**400, "1000000"),  # too big for a float: was a 500 (OverflowError)
+    ("latency_ms", math.nan, "nan"),
+    ("latency_ms", math.inf, "inf"),
+    ("jitter_ms", -1, "-1"),
+    ("hang_timeout_s", math.inf, "inf"),
+    ("fail_rate", math.nan, "nan"),
+    ("malformed_rate", -0.5, "-0.5"),
+    ("malformed_rate", 1.5, "1.5"),
+    ("weight_limit", math.inf, "inf"),
+    ("window_s", 0, "0"),
+    ("ban_s", math.nan, "nan"),
+    ("ban_max_s", -1, "-1"),
+    ("orders_limit_10s", -3, "-3"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "shown"), BAD_SETTINGS)
+def test_settings_must_be_finite_and_in_range(exchange_emulator, key, value, shown):
+    before = exchange_emulator.settings()
+    # json.dumps writes NaN / Infinity, which Python's JSON reader (and aiohttp's) accepts
+    response = put_raw(exchange_emulator.url, json.dumps({key: value}).encode())
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert key in error and shown in error
+    assert exchange_emulator.settings() == before
+    with pytest.raises(SettingsError, match=key):
+        exchange_emulator.update(**{key: value})
+    with pytest.raises(SettingsError, match=key):
+        ExchangeEmulator({key: value})
+
+
+def test_huge_bad_value_is_not_echoed_whole(exchange_emulator):
+    response = put_raw(exchange_emulator.url, json.dumps({"fail_status": "x" * 1_000_000}).encode())
+    assert response.status_code == 400
+    assert "fail_status" in response.json()["error"]
+    assert len(response.text) < 2000
+    unknown = put_raw(exchange_emulator.url, json.dumps({"k" * 1_000_000: 1}).encode())
+    assert unknown.status_code == 400 and len(unknown.text) < 2000
+
+
+@pytest.mark.parametrize("status", [400, 429, 500, 503, 599])
+def test_every_http_error_status_can_be_injected(exchange_emulator, status):
+    exchange_emulator.update(fail_rate=1.0, fail_status=status)
+    assert requests.get(f"{exchange_emulator.url}/api/v3/ping").status_code == status
+
+
+def test_order_with_a_non_utf8_body_is_a_400(exchange_emulator):
+    response = requests.post(
+        f"{exchange_emulator.url}/api/v3/order",
+        data=b"symbol=BTCUSDT&side=BUY&quantity=1&newClientOrderId=\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400  # was a 500
+    assert response.json()["code"] == -1100
+    broken_multipart = requests.post(
+        f"{exchange_emulator.url}/api/v3/order",
+        data=b"--x\r\ngarbage",
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert broken_multipart.status_code == 400 and broken_multipart.json()["code"] == -1100
+    row = exchange_emulator.stats()["endpoints"]["POST /api/v3/order"]
+    assert row["calls"] == 2 and row["errors"] == 2
+
+
+@pytest.mark.parametrize("quantity", ["abc", "nan", "inf", "-1", "0", ""])
+def test_order_with_a_bad_quantity_is_a_400(exchange_emulator, quantity):
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": quantity}
+    response = requests.post(f"{exchange_emulator.url}/api/v3/order", data=order)
+    assert response.status_code == 400  # "abc" was a 500, "nan" and "inf" filled
+    assert response.json()["code"] in (-1100, -1102)
+
+
+def test_deeply_nested_symbols_parameter_is_a_400(exchange_emulator):
+    response = requests.get(
+        f"{exchange_emulator.url}/api/v3/ticker/price", params={"symbols": "[" * 2000}
+    )
+    assert response.status_code == 400  # was a 500 (RecursionError)
+    assert response.json()["code"] == -1100
+
+
+@pytest.mark.parametrize("since", ["abc", "nan", "inf"])
+def test_stats_since_must_be_a_finite_number(exchange_emulator, since):
+    response = requests.get(f"{exchange_emulator.url}/_sim/stats", params={"since": since})
+    assert response.status_code == 400  # "abc" was a 500
+    assert "since" in response.json()["error"]

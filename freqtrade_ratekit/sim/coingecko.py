@@ -21,6 +21,7 @@ from aiohttp import web
 from freqtrade_ratekit.sim.limits import RollingWindow
 from freqtrade_ratekit.sim.market import WELL_KNOWN_BASES, MarketUniverse, unit_hash
 from freqtrade_ratekit.sim.server import (
+    COMMON_BOUNDS,
     COMMON_DEFAULTS,
     BaseEmulator,
     RunningEmulator,
@@ -33,6 +34,12 @@ COINGECKO_DEFAULTS: dict[str, Any] = {
     "force_429": False,  # every data request answers 429 with Retry-After: retry_after
     "retry_after": 60,
     "calls_per_minute": 0,  # per client over a rolling minute; 0 = unlimited
+}
+COINGECKO_BOUNDS: dict[str, tuple[float, float]] = {
+    **COMMON_BOUNDS,
+    # Far beyond any sane wait on purpose: clients must survive an absurd Retry-After.
+    "retry_after": (0, 10**12),
+    "calls_per_minute": (0, 1_000_000_000),
 }
 
 # (id, symbol, name, USD price) of coins Freqtrade's fiat converter looks up by name.
@@ -105,6 +112,7 @@ def _filler_coins(count: int, seed: int, taken: set[str]) -> list[tuple[str, str
 
 class CoinGeckoEmulator(BaseEmulator):
     defaults: ClassVar[dict[str, Any]] = COINGECKO_DEFAULTS
+    bounds: ClassVar[dict[str, tuple[float, float]]] = COINGECKO_BOUNDS
 
     def __init__(
         self,

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from freqtrade_ratekit.sim.limits import (
     BanPolicy,
@@ -43,6 +44,7 @@ from freqtrade_ratekit.sim.market import (
     decimal_str,
 )
 from freqtrade_ratekit.sim.server import (
+    COMMON_BOUNDS,
     COMMON_DEFAULTS,
     BaseEmulator,
     RunningEmulator,
@@ -60,6 +62,17 @@ EXCHANGE_DEFAULTS: dict[str, Any] = {
     "ban_max_s": 259200.0,
     "orders_limit_10s": 100,
     "orders_limit_1d": 200000,
+}
+
+EXCHANGE_BOUNDS: dict[str, tuple[float, float]] = {
+    **COMMON_BOUNDS,
+    "weight_limit": (0, 1_000_000_000),
+    "window_s": (1, 86_400),
+    "ban_strikes": (0, 1_000_000),
+    "ban_s": (0.0, 30 * 86_400.0),
+    "ban_max_s": (0.0, 30 * 86_400.0),
+    "orders_limit_10s": (0, 1_000_000_000),
+    "orders_limit_1d": (0, 1_000_000_000),
 }
 
 ORDER_WINDOWS_S = (10.0, 86400.0)
@@ -102,7 +115,7 @@ def parse_symbols(params: Mapping[str, str]) -> list[str] | None:
         return None
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         raise BinanceError(-1100, "Illegal characters found in parameter 'symbols'.") from None
     if not isinstance(value, list) or not value or not all(isinstance(s, str) for s in value):
         raise BinanceError(-1100, "Illegal characters found in parameter 'symbols'.")
@@ -125,6 +138,20 @@ def ticker_24hr_weight(params: Mapping[str, str]) -> int:
 
 def single_or_all_weight(params: Mapping[str, str]) -> int:
     return 2 if "symbol" in params else 4
+
+
+def positive_param(params: Mapping[str, str], name: str) -> float:
+    """A decimal parameter that must be a finite number > 0 (an order's ``quantity``)."""
+    raw = params.get(name)
+    if not raw:
+        raise missing(name)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'.") from None
+    if not math.isfinite(value) or value <= 0:
+        raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'.")
+    return value
 
 
 def int_param(params: Mapping[str, str], name: str, default: int) -> int:
@@ -153,6 +180,7 @@ class ExchangeEmulator(BaseEmulator):
     """Binance spot REST: market data from ``MarketUniverse``, limits from ``WeightLimiter``."""
 
     defaults: ClassVar[dict[str, Any]] = EXCHANGE_DEFAULTS
+    bounds: ClassVar[dict[str, tuple[float, float]]] = EXCHANGE_BOUNDS
 
     def __init__(
         self,
@@ -215,8 +243,14 @@ class ExchangeEmulator(BaseEmulator):
         method, path = request.method, request.path
         endpoint = path if method == "GET" else f"{method} {path}"
         params: dict[str, str] = dict(request.query)
+        body_error: BinanceError | None = None
         if method in ("POST", "PUT", "DELETE") and request.can_read_body:
-            params.update({k: str(v) for k, v in (await request.post()).items()})
+            try:
+                params.update({k: str(v) for k, v in (await request.post()).items()})
+            except (ValueError, HttpProcessingError):  # not UTF-8, broken multipart, ...
+                body_error = BinanceError(
+                    -1100, "Illegal characters found in the request body (not UTF-8 form data)."
+                )
         route = self.routes.get((method, path))
         spot_pool = route.spot_pool if route else path.startswith("/api/")
         weight = route.weight(params) if route else 1
@@ -248,6 +282,8 @@ class ExchangeEmulator(BaseEmulator):
         if route is None:
             return endpoint, weight, web.Response(status=404, text="Not Found", headers=headers)
         try:
+            if body_error is not None:
+                raise body_error
             payload = route.handler(params, self.wall_clock())
         except BinanceError as err:
             body = {"code": err.code, "msg": err.msg}
@@ -616,9 +652,7 @@ class ExchangeEmulator(BaseEmulator):
         side = params.get("side", "").upper()
         if side not in ("BUY", "SELL"):
             raise missing("side")
-        quantity = float(params.get("quantity") or 0)
-        if quantity <= 0:
-            raise missing("quantity")
+        quantity = positive_param(params, "quantity")
         quote = self.universe.quote(market, now)
         price = quote.ask if side == "BUY" else quote.bid
         with self._id_lock:

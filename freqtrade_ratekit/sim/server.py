@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 import threading
 import time
@@ -19,6 +20,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from aiohttp import web
+
+from freqtrade_ratekit.redact import shorten
 
 CONTROL_PREFIX = "/_sim/"
 DEFAULT_LOG_SIZE = 5000
@@ -37,17 +40,53 @@ COMMON_DEFAULTS: dict[str, Any] = {
 }
 
 
+# Inclusive (low, high) of every numeric setting: a value outside, or NaN / Infinity (which
+# Python's JSON reader accepts), is refused with the key and the value named.
+COMMON_BOUNDS: dict[str, tuple[float, float]] = {
+    "latency_ms": (0.0, 600_000.0),
+    "jitter_ms": (0.0, 600_000.0),
+    "hang_timeout_s": (0.0, 86_400.0),
+    "fail_rate": (0.0, 1.0),
+    "fail_status": (400, 599),  # a real HTTP error status
+    "malformed_rate": (0.0, 1.0),
+}
+
+
+def shown(value: Any) -> str:
+    """A bad value for an error message: its repr, cut short (a 10 MB value is no help)."""
+    try:
+        return shorten(value)
+    except ValueError:  # repr() of an int of more than 4300 digits
+        return f"<{type(value).__name__} too large to show>"
+
+
 class SettingsError(ValueError):
     """A control-surface change named an unknown key or a value of the wrong kind."""
 
 
 class SimSettings:
-    """Typed, lock-protected settings; a change is validated whole before any of it applies."""
+    """Typed, lock-protected settings; a change is validated whole before any of it applies.
 
-    RATE_KEYS = frozenset({"fail_rate", "malformed_rate"})
+    Every number must be finite and within ``bounds`` (an int default means whole numbers).
+    """
 
-    def __init__(self, defaults: Mapping[str, Any], overrides: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        defaults: Mapping[str, Any],
+        overrides: Mapping[str, Any] | None = None,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+    ):
         self._defaults = dict(defaults)
+        self._bounds = dict(COMMON_BOUNDS if bounds is None else bounds)
+        unbounded = [
+            key
+            for key, value in self._defaults.items()
+            if isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and key not in self._bounds
+        ]
+        if unbounded:
+            raise ValueError(f"numeric settings without bounds: {', '.join(sorted(unbounded))}")
         self._values = {k: list(v) if isinstance(v, list) else v for k, v in self._defaults.items()}
         self._lock = threading.Lock()
         if overrides:
@@ -66,28 +105,37 @@ class SimSettings:
             self._values.update(checked)
         return self.snapshot()
 
-    def _check(self, key: str, value: Any) -> Any:
+    def _check(self, key: Any, value: Any) -> Any:
         if key not in self._defaults:
             allowed = ", ".join(sorted(self._defaults))
-            raise SettingsError(f"unknown setting {key!r}; allowed: {allowed}")
+            raise SettingsError(f"unknown setting {shown(key)}; allowed: {allowed}")
         default = self._defaults[key]
         if isinstance(default, bool):
             if not isinstance(value, bool):
-                raise SettingsError(f"{key} must be true or false, got {value!r}")
+                raise SettingsError(f"{key} must be true or false, got {shown(value)}")
             return value
         if isinstance(default, list):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise SettingsError(f"{key} must be a list of strings, got {value!r}")
+                raise SettingsError(f"{key} must be a list of strings, got {shown(value)}")
             return list(value)
         if isinstance(default, int | float):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise SettingsError(f"{key} must be a number >= 0, got {value!r}")
-            if key in self.RATE_KEYS and value > 1:
-                raise SettingsError(f"{key} must be between 0 and 1, got {value!r}")
-            if isinstance(default, int) and not float(value).is_integer():
-                raise SettingsError(f"{key} must be a whole number, got {value!r}")
-            return type(default)(value)
+            return self._check_number(key, value, whole=isinstance(default, int))
         raise SettingsError(f"{key} cannot be changed")
+
+    def _check_number(self, key: str, value: Any, *, whole: bool) -> int | float:
+        low, high = self._bounds[key]
+        # No float() before the range check: an int too large for a float raises OverflowError.
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value))
+            or not low <= value <= high
+            or (whole and isinstance(value, float) and not value.is_integer())
+        ):
+            kind = "a whole number" if whole else "a finite number"
+            allowed = f"{kind} from {low:g} to {high:g}"
+            raise SettingsError(f"{key} must be {allowed}, got {shown(value)}")
+        return int(value) if whole else float(value)
 
 
 class TrafficStats:
@@ -151,6 +199,21 @@ class TrafficStats:
         return {"since": counting_since, "endpoints": endpoints, "totals": totals, "log": log}
 
 
+def parse_json_body(raw: bytes) -> Any:
+    """A request body as JSON; SettingsError (a 400, not a 500) when it is not UTF-8, not JSON,
+    or nested deeper than the parser's recursion limit."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SettingsError(f"body must be UTF-8 JSON (byte {err.start} is not UTF-8)") from None
+    try:
+        return json.loads(text)
+    except ValueError as err:  # JSONDecodeError, or an integer of more than 4300 digits
+        raise SettingsError(f"body is not valid JSON: {str(err)[:200]}") from None
+    except RecursionError:
+        raise SettingsError("body is not valid JSON: nested too deeply") from None
+
+
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None):
     return web.Response(
         body=json.dumps(payload, separators=(",", ":")).encode(),
@@ -164,6 +227,7 @@ class BaseEmulator:
     """An aiohttp app with the control surface; subclasses implement ``handle_traffic``."""
 
     defaults: ClassVar[dict[str, Any]] = COMMON_DEFAULTS
+    bounds: ClassVar[dict[str, tuple[float, float]]] = COMMON_BOUNDS
 
     def __init__(
         self,
@@ -172,7 +236,7 @@ class BaseEmulator:
         seed: int = 42,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = SimSettings(self.defaults, settings)
+        self.settings = SimSettings(self.defaults, settings, self.bounds)
         self.stats = TrafficStats()
         self.clock = clock
         self.rng = random.Random(seed)
@@ -193,16 +257,25 @@ class BaseEmulator:
 
     async def _put_settings(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
+            body = parse_json_body(await request.read())
             if not isinstance(body, dict):
                 raise SettingsError("body must be a JSON object")
             return json_response(self.settings.merge(body))
-        except (SettingsError, json.JSONDecodeError) as err:
+        except SettingsError as err:
             return json_response({"error": str(err)}, status=400)
 
     async def _get_stats(self, request: web.Request) -> web.Response:
-        since = request.query.get("since")
-        return json_response(self.stats.snapshot(float(since) if since else None))
+        raw = request.query.get("since")
+        since = None
+        if raw:
+            try:
+                since = float(raw)
+            except ValueError:
+                since = math.nan
+            if not math.isfinite(since):
+                error = f"since must be a unix time in seconds, got {shown(raw)}"
+                return json_response({"error": error}, status=400)
+        return json_response(self.stats.snapshot(since))
 
     async def _post_reset(self, request: web.Request) -> web.Response:
         self.reset()
