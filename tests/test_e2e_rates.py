@@ -324,7 +324,7 @@ def stock_and_ratekit_exchanges(frozen_market) -> Iterator[tuple[Any, Any, Any, 
 
     import freqtrade_ratekit
     from freqtrade_ratekit import patches
-    from freqtrade_ratekit.config import settings_from_config
+    from freqtrade_ratekit.config import validate_bot_config
 
     pairs = frozen_market.emulator.universe.usdt_pairs()[:6]
     stock_get_rate = Exchange.get_rate
@@ -335,7 +335,7 @@ def stock_and_ratekit_exchanges(frozen_market) -> Iterator[tuple[Any, Any, Any, 
     try:
         assert freqtrade_ratekit.install()
         config = exchange_config(frozen_market.url, pairs, True)
-        patches.activate(settings_from_config(config))
+        patches.activate(validate_bot_config(config))
         ratekit = ExchangeResolver.load_exchange(config, validate=False)
         assert "_ratekit_rates" in ratekit.__dict__
         yield stock, stock_get_rate, ratekit, pairs
