@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from freqtrade_ratekit import runtime
-from freqtrade_ratekit.config import RatekitConfigError, RatekitSettings, settings_from_config
+from freqtrade_ratekit.config import RatekitConfigError, RatekitSettings, validate_bot_config
 from freqtrade_ratekit.snapshots import ReaderSnapshots
 
 logger = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def _wrap_load_config(original: Callable[..., dict[str, Any]]) -> Callable[..., 
     def load_config(self: Any) -> dict[str, Any]:
         config = original(self)
         try:
-            settings = settings_from_config(config)
+            settings = validate_bot_config(config)
         except RatekitConfigError as exc:
             raise _config_error(exc) from None
         if settings.enabled:
@@ -194,7 +194,7 @@ def _wrap_load_config(original: Callable[..., dict[str, Any]]) -> Callable[..., 
 def settings_of(config: dict[str, Any]) -> RatekitSettings | None:
     """The enabled settings of a Freqtrade config, or None when ratekit is off for it."""
     try:
-        settings = settings_from_config(config)
+        settings = validate_bot_config(config)
     except RatekitConfigError:
         return None
     return settings if settings.enabled else None
@@ -446,25 +446,26 @@ def _ledger_for(
                 pools=weights.pools,
                 endpoints=weights.endpoints,
             )
-        except (ValueError, KeyError) as exc:
+            if preset.fallback:
+                logger.warning("ratekit: %s", preset.message)
+            backend: Any
+            if weights.uses_redis:
+                account = exchange_config.get("key") or exchange_config.get("apiKey") or "no-key"
+                backend = RedisBackend(
+                    weights.backend,
+                    exchange=api.id,
+                    ip_scope_id=scope_digest("ip", weights.scope_id),
+                    account_scope_id=scope_digest("account", api.id, account),
+                    expected_bots=weights.expected_bots,
+                    socket_timeout_s=weights.redis_timeout,
+                )
+                rt.on_stop(backend.close)
+            else:
+                backend = MemoryBackend()
+            ledger = Ledger(preset, mode=weights.mode, headroom=weights.headroom, backend=backend)
+        except (ValueError, KeyError, OverflowError) as exc:
+            # the messages name the pool, URL (masked) or setting; a bad section stops the bot
             raise OperationalException(f"ratekit.weights: {exc}") from None
-        if preset.fallback:
-            logger.warning("ratekit: %s", preset.message)
-        backend: Any
-        if weights.uses_redis:
-            account = exchange_config.get("key") or exchange_config.get("apiKey") or "no-key"
-            backend = RedisBackend(
-                weights.backend,
-                exchange=api.id,
-                ip_scope_id=scope_digest("ip", weights.scope_id),
-                account_scope_id=scope_digest("account", api.id, account),
-                expected_bots=weights.expected_bots,
-                socket_timeout_s=weights.redis_timeout,
-            )
-            rt.on_stop(backend.close)
-        else:
-            backend = MemoryBackend()
-        ledger = Ledger(preset, mode=weights.mode, headroom=weights.headroom, backend=backend)
         rt.weights = ledger
         rt.exchange_id = api.id
         logger.info(
@@ -552,33 +553,34 @@ def _patch_rates() -> None:
 
 
 def _serve_from_memory(book: Any, pair: str, side: str, is_short: bool) -> float | None:
-    """Rules 2 and 4 for `refresh=False` reads; None falls through to stock get_rate.
+    """Rules 2 and 4 for reader reads; None falls through to stock get_rate.
 
-    A reader gets a fresh or stale rate from memory, or a PricingError at once (Freqtrade
-    shows NaN) while the pair is fetched in the background. A trading read of a pair that
-    failed within the negative TTL gets the remembered error instead of another call.
+    A reader (REST, Telegram: both catch PricingError and show NaN) gets a fresh or stale
+    rate from memory, or a PricingError at once while the pair is fetched in the background;
+    a pair that failed within the negative TTL gets the remembered error. Every other
+    `refresh=False` read is the bot's own (a fill or exit notification, which catches
+    nothing): it goes through stock, which answers a fresh cached rate or fetches, so ratekit
+    never raises there an error that stock would not have raised.
     """
     from freqtrade.exceptions import PricingError
 
-    label = f"{side.capitalize()}-Rate for {pair}"
-    if is_reader_path():
-        hit = book.reader_rate(pair, side, is_short)
-        if hit.rate is not None:
-            return float(hit.rate)
-        reason = hit.error or "not cached yet, fetching in the background"
-        raise PricingError(f"{label}: {reason}")
-    error = book.caches[side].failing(pair)
-    if error is not None:
-        raise PricingError(f"{label} failed recently ({error}); retried after the negative TTL")
-    return None
+    if not is_reader_path():
+        return None
+    hit = book.reader_rate(pair, side, is_short)
+    if hit.rate is not None:
+        return float(hit.rate)
+    reason = hit.error or "not cached yet, fetching in the background"
+    raise PricingError(f"{side.capitalize()}-Rate for {pair}: {reason}")
 
 
 def _remember_failure(book: Any, pair: str, exc: Exception) -> None:
-    from freqtrade.exceptions import ExchangeError, PricingError
+    """Negative-cache a pair only on the exchange's word (`ExchangeError`: not available,
+    bad symbol). A PricingError ("rate was empty") may be one malformed answer: not a verdict."""
+    from freqtrade.exceptions import ExchangeError
 
     from freqtrade_ratekit.refresher import describe_error, is_transient_error
 
-    if isinstance(exc, PricingError | ExchangeError) and not is_transient_error(exc):
+    if isinstance(exc, ExchangeError) and not is_transient_error(exc):
         book.mark_failed(pair, describe_error(exc))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from freqtrade_ratekit.config import RateCacheSettings
 from freqtrade_ratekit.rate_cache import CachedRate, RateCache
 from freqtrade_ratekit.refresher import (
+    Backoff,
     MarketData,
     PairSpec,
     PricingNeeds,
@@ -26,6 +27,12 @@ from freqtrade_ratekit.refresher import (
 logger = logging.getLogger(__name__)
 
 SIDES = ("entry", "exit")
+
+
+def refresh_backoff(refresh_interval: float) -> Backoff:
+    """A failing refresh is retried no later than one period after its failure: a fault that
+    ends is over for the rates within one `refresh_interval` (60 s at most without a period)."""
+    return Backoff(base=1.0, cap=max(1.0, refresh_interval) if refresh_interval > 0 else 60.0)
 
 
 class RateBook:
@@ -71,6 +78,7 @@ class RateBook:
             mark_failed=self.mark_failed,
             pricing=pricing,
             interval=settings.refresh_interval,
+            backoff=refresh_backoff(settings.refresh_interval),
             name="ratekit-rates",
         )
 

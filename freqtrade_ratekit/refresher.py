@@ -21,6 +21,7 @@ units/min) for Binance's published REQUEST_WEIGHT limit of 6000/min per IP
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -600,7 +601,8 @@ class RefreshReport:
     cost: float  # estimated ccxt cost units of the ticker calls (order books not included)
     requested: tuple[str, ...]
     stored: tuple[str, ...]
-    failed: Mapping[str, str] = field(default_factory=dict)
+    failed: Mapping[str, str] = field(default_factory=dict)  # negative-cached
+    retry: Mapping[str, str] = field(default_factory=dict)  # transient, tried again next run
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -613,24 +615,75 @@ class RefreshReport:
             "cost": self.cost,
             "failed": len(self.failed),
             "failed_pairs": sorted(self.failed)[:50],
+            "retry": len(self.retry),
+            "retry_pairs": sorted(self.retry)[:50],
             "error": self.error,
         }
 
 
-def is_transient_error(exc: BaseException) -> bool:
-    """True for network-ish failures (ccxt.NetworkError anywhere in the cause chain).
+class MalformedAnswer(Exception):
+    """An exchange answer that cannot be right: an empty batch, a ticker or order book with no
+    price at all. ccxt turns a truncated body into `{}`, so this is what a flaky proxy or a
+    broken response looks like. It says nothing about the pairs: never negative-cached."""
 
-    Those say nothing about the pair, so they are not negative-cached; the worker backs off.
-    Freqtrade wraps ccxt errors (`raise TemporaryError(...) from e`), hence the chain walk.
+
+# How many pairs in a row may fail with a transient error before a run stops: past that the
+# exchange is down, not the pairs, and trying every remaining pair would take N timeouts.
+MAX_TRANSIENT_STREAK = 3
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """True unless the exchange (or Freqtrade's pricing, which got an answer) said the pair
+    fails: only those are negative-cached.
+
+    Transient: ccxt.NetworkError anywhere in the cause chain (Freqtrade wraps ccxt errors,
+    `raise TemporaryError(...) from e`), a `MalformedAnswer`, and any error raised by neither
+    ccxt nor Freqtrade (an `AttributeError` from parsing a broken body is not a verdict on the
+    pair). Pair-specific: ccxt's exchange errors (`BadSymbol`, ...) and Freqtrade's own
+    (`ExchangeError`, `PricingError`).
     """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, ccxt.NetworkError):
+        if isinstance(current, ccxt.NetworkError | MalformedAnswer):
             return True
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return False
+    return type(exc).__module__.split(".")[0] not in ("ccxt", "freqtrade")
+
+
+def _has_price(ticker: Mapping[str, Any]) -> bool:
+    return any(isinstance(ticker.get(key), int | float) for key in ("bid", "ask", "last"))
+
+
+def check_ticker(method: str, pair: str, ticker: Any) -> Mapping[str, Any]:
+    """`ticker` when it carries a price; a `MalformedAnswer` otherwise."""
+    if not isinstance(ticker, Mapping) or not _has_price(ticker):
+        raise MalformedAnswer(f"{method} answered no price for {pair}")
+    return ticker
+
+
+def check_order_book(pair: str, book: Any) -> Any:
+    """`book` when it has a bid or an ask; a `MalformedAnswer` otherwise (a live market's
+    book is never empty on both sides)."""
+    if not isinstance(book, Mapping) or not (book.get("bids") or book.get("asks")):
+        raise MalformedAnswer(f"fetch_l2_order_book answered an empty book for {pair}")
+    return book
+
+
+def check_batch(method: str, requested: Sequence[str], batch: Mapping[str, Any]) -> list[str]:
+    """The requested pairs absent from a batch answer, when the answer is plausible.
+
+    An answer that lacks every requested pair, or more than half of them, is a broken answer
+    (`MalformedAnswer`: the call failed), not a mass delisting.
+    """
+    absent = [pair for pair in requested if not isinstance(batch.get(pair), Mapping)]
+    if requested and (len(absent) == len(requested) or len(absent) > max(1, len(requested) // 2)):
+        raise MalformedAnswer(
+            f"{method} answered {len(batch)} symbol(s) lacking {len(absent)} of the "
+            f"{len(requested)} requested"
+        )
+    return absent
 
 
 def pairs_due(caches: Iterable[RateCache], pairs: Sequence[str], *, horizon: float) -> list[str]:
@@ -642,7 +695,43 @@ def pairs_due(caches: Iterable[RateCache], pairs: Sequence[str], *, horizon: flo
 
 
 class RefreshAborted(Exception):
-    """The run stopped on a transient error; what was fetched before it has been stored."""
+    """The run failed (a batch call, or several pairs in a row, with a transient error); what
+    was fetched before it has been stored."""
+
+
+class _Attempts:
+    """One run's per-pair outcomes: stored, failed (the pair's fault, negative-cached) or
+    retry (transient). Stops the run with `RefreshAborted` after `MAX_TRANSIENT_STREAK`
+    transient failures in a row."""
+
+    def __init__(self, is_transient: Callable[[BaseException], bool]) -> None:
+        self._is_transient = is_transient
+        self.stored: list[str] = []
+        self.failed: dict[str, str] = {}
+        self.retry: dict[str, str] = {}
+        self.last_transient: BaseException | None = None
+        self._streak = 0
+
+    def run(self, pair: str, work: Callable[[], None], *, store: bool = True) -> None:
+        """Run `work` for `pair`; `store` False: success is not yet a stored rate."""
+        try:
+            work()
+        except Exception as exc:
+            if not self._is_transient(exc):
+                self.failed[pair] = describe_error(exc)
+                self._streak = 0
+                return
+            self.retry[pair] = describe_error(exc)
+            self.last_transient = exc
+            self._streak += 1
+            if self._streak >= MAX_TRANSIENT_STREAK:
+                raise RefreshAborted(
+                    f"{self._streak} pairs in a row failed, last: {describe_error(exc)}"
+                ) from exc
+            return
+        self._streak = 0
+        if store:
+            self.stored.append(pair)
 
 
 class RateRefresher:
@@ -757,8 +846,11 @@ class RateRefresher:
         """Fetch and store the due pairs; returns (and keeps) the run's report.
 
         With `specs` None: the provider's pairs plus the pending requests. Single-flight: a
-        call waits for a run in progress. A transient error ends the run early with
-        `report.error` set and no pair marked failed for it.
+        call waits for a run in progress. Every due pair is tried: a pair that fails with a
+        transient error is that pair's (`report.retry`, not negative-cached) and goes last in
+        the next run. The run fails (`report.error`, the worker backs off, nothing is marked
+        for it) when a batch call fails or answers implausibly, when
+        `MAX_TRANSIENT_STREAK` pairs in a row fail, or when every pair tried failed.
         """
         with self._refresh_lock:
             started = self._timer()
@@ -772,10 +864,10 @@ class RateRefresher:
             by_pair: dict[str, PairSpec] = {}
             for spec in candidates:
                 by_pair.setdefault(spec.pair, spec)
-            due = self._needs_refresh(list(by_pair))
+            previous_retry = self._last_run.retry if self._last_run is not None else {}
+            due = sorted(self._needs_refresh(list(by_pair)), key=lambda p: p in previous_retry)
             needs = self._pricing()
-            stored: list[str] = []
-            failed: dict[str, str] = {}
+            attempts = _Attempts(self._is_transient)
             source = TickerSource(name="per_pair", calls=(), pairs=())
             error: BaseException | None = None
             try:
@@ -783,20 +875,24 @@ class RateRefresher:
                     tickers: dict[str, Mapping[str, Any]] = {}
                     if needs.tickers:
                         source = self._choose_source(due, needs.last_price)
-                        error = self._fetch_tickers(source, tickers, failed)
+                        self._fetch_tickers(source, tickers, attempts)
                     for pair in due:
-                        if pair in failed or (needs.tickers and pair not in tickers):
+                        if pair in attempts.failed or pair in attempts.retry:
                             continue
-                        self._store_one(by_pair[pair], needs, tickers, failed, stored)
+                        if needs.tickers and pair not in tickers:
+                            continue
+                        store = functools.partial(self._store_one, by_pair[pair], needs, tickers)
+                        attempts.run(pair, store)
+                    if attempts.retry and not attempts.stored and not attempts.failed:
+                        error = attempts.last_transient
             except Exception as exc:
                 error = exc
             if error is not None:
                 if not self._is_transient(error):
                     logger.debug("ratekit refresh failed", exc_info=error)
-                self._requeue(
-                    spec for spec in by_pair.values() if spec.pair not in stored + list(failed)
-                )
-            for pair, reason in failed.items():
+                done = {*attempts.stored, *attempts.failed}
+                self._requeue(spec for spec in by_pair.values() if spec.pair not in done)
+            for pair, reason in attempts.failed.items():
                 self._mark_failed(pair, reason)
             method = source.method if needs.tickers else "none"
             if needs.order_books and due:
@@ -807,79 +903,55 @@ class RateRefresher:
                 method=method,
                 cost=source.cost,
                 requested=tuple(due),
-                stored=tuple(stored),
-                failed=dict(failed),
+                stored=tuple(attempts.stored),
+                failed=dict(attempts.failed),
+                retry=dict(attempts.retry),
                 error=describe_error(error) if error is not None else None,
             )
             self._last_run = report
             return report
 
     def _fetch_tickers(
-        self,
-        source: TickerSource,
-        tickers: dict[str, Mapping[str, Any]],
-        failed: dict[str, str],
-    ) -> BaseException | None:
-        """Run the planned calls into `tickers`; pair-specific failures go to `failed`.
+        self, source: TickerSource, tickers: dict[str, Mapping[str, Any]], attempts: _Attempts
+    ) -> None:
+        """Run the planned calls into `tickers`; per-pair outcomes go to `attempts`.
 
-        Returns the transient error that ended a per-pair run early (what came before it is
-        kept); a failing batch call raises.
+        A failing or implausible batch call raises: it says nothing about any one pair.
         """
         if source.name == "per_pair":
             for call in source.calls:
                 pair = call.symbols[0] if call.symbols else ""
-                try:
-                    ticker = self._fetch(call.method, [pair])
-                except Exception as exc:
-                    if self._is_transient(exc):
-                        return exc
-                    failed[pair] = describe_error(exc)
-                    continue
-                if isinstance(ticker, Mapping):
-                    tickers[pair] = ticker
-                else:
-                    failed[pair] = f"malformed {call.method} answer ({type(ticker).__name__})"
-            return None
+
+                def fetch_one(method: str = call.method, pair: str = pair) -> None:
+                    tickers[pair] = check_ticker(method, pair, self._fetch(method, [pair]))
+
+                attempts.run(pair, fetch_one, store=False)
+            return
         answers: dict[str, Mapping[str, Any]] = {}
         for call in source.calls:
             answer = self._fetch(call.method, list(call.symbols) if call.symbols else None)
             if not isinstance(answer, Mapping):
-                raise ValueError(f"malformed {call.method} answer ({type(answer).__name__})")
+                raise MalformedAnswer(f"{call.method} answered a {type(answer).__name__}")
             answers[call.method] = answer
         batch = answers.get("fetch_tickers") or answers.get("fetch_bids_asks") or {}
         if "fetch_last_prices" in answers:
             batch = merge_tickers(batch, answers["fetch_last_prices"])
+        absent = set(check_batch(source.method, source.pairs, batch))
         for pair in source.pairs:
-            ticker = batch.get(pair)
-            if isinstance(ticker, Mapping):
-                tickers[pair] = ticker
+            if pair in absent:
+                attempts.failed[pair] = f"{pair} absent from {source.method} answer"
             else:
-                failed[pair] = f"{pair} absent from {source.method} answer"
-        return None
+                tickers[pair] = batch[pair]
 
     def _store_one(
-        self,
-        spec: PairSpec,
-        needs: PricingNeeds,
-        tickers: Mapping[str, Mapping[str, Any]],
-        failed: dict[str, str],
-        stored: list[str],
+        self, spec: PairSpec, needs: PricingNeeds, tickers: Mapping[str, Mapping[str, Any]]
     ) -> None:
         order_book = None
-        try:
-            if needs.order_books:
-                if self._fetch_order_book is None:
-                    raise RuntimeError("order-book pricing configured but no fetch_order_book")
-                order_book = self._fetch_order_book(spec.pair)
-            self._store_rates(
-                spec, MarketData(ticker=tickers.get(spec.pair), order_book=order_book)
-            )
-        except Exception as exc:
-            if self._is_transient(exc):
-                raise
-            failed[spec.pair] = describe_error(exc)
-            return
-        stored.append(spec.pair)
+        if needs.order_books:
+            if self._fetch_order_book is None:
+                raise RuntimeError("order-book pricing configured but no fetch_order_book")
+            order_book = check_order_book(spec.pair, self._fetch_order_book(spec.pair))
+        self._store_rates(spec, MarketData(ticker=tickers.get(spec.pair), order_book=order_book))
 
     # -- figures ------------------------------------------------------------------------------
 

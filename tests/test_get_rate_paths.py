@@ -92,7 +92,9 @@ def test_reader_miss_answers_at_once_and_fetches_in_background(ratekit_exchange)
     assert rate > 0 and not math.isnan(rate)
 
 
-def test_failing_pair_is_not_retried_within_negative_ttl(ratekit_exchange, exchange_emulator):
+def test_failing_pair_is_not_retried_for_readers_within_negative_ttl(
+    ratekit_exchange, exchange_emulator
+):
     exchange, pairs = ratekit_exchange
     delisted = pairs[3]
     exchange_emulator.update(unknown_symbols=[delisted.replace("/", "")])
@@ -102,14 +104,48 @@ def test_failing_pair_is_not_retried_within_negative_ttl(ratekit_exchange, excha
     calls_first = len(single_ticker_calls(exchange_emulator, since))
     assert calls_first >= 1
     for _ in range(20):
-        with pytest.raises(PricingError, match="failed recently"):
+        with patches.reader_path(), pytest.raises(PricingError, match="BadSymbol"):
             exchange.get_rate(delisted, refresh=False, side="exit", is_short=False)
-        with patches.reader_path(), pytest.raises(PricingError):
-            exchange.get_rate(delisted, refresh=False, side="exit", is_short=False)
-    time.sleep(0.3)  # give the background refresher a chance to (wrongly) fetch it
     assert len(single_ticker_calls(exchange_emulator, since)) == calls_first
     entry = next(e for e in exchange._exit_rate_cache.entries() if e["pair"] == delisted)
     assert entry["state"] == "failing"
+
+
+def test_the_bots_own_read_of_a_failing_pair_gets_what_stock_gives(
+    ratekit_exchange, exchange_emulator
+):
+    """Issue 11: after a malformed burst had negative-cached a pair, the fill notification's
+    `refresh=False` read got ratekit's "failed recently" PricingError and the bot exited."""
+    exchange, pairs = ratekit_exchange
+    pair = pairs[5]
+    book = exchange._ratekit_rates
+    book.mark_failed(pair, f"{pair} absent from fetch_bids_asks answer")
+    since = time.time()
+    rate = exchange.get_rate(pair, refresh=False, side="entry", is_short=False)
+    assert rate > 0  # stock's fetch, not the remembered error
+    assert len(single_ticker_calls(exchange_emulator, since)) == 1
+    # and a pair the exchange refuses raises exactly what stock raises, with the call made
+    refused = pairs[4]
+    exchange_emulator.update(unknown_symbols=[refused.replace("/", "")])
+    book.mark_failed(refused, "failed before")
+    since = time.time()
+    with pytest.raises(ExchangeError) as raised:
+        exchange.get_rate(refused, refresh=False, side="exit", is_short=False)
+    assert "failed recently" not in str(raised.value)
+    assert len(single_ticker_calls(exchange_emulator, since)) >= 1
+
+
+def test_an_empty_ticker_on_the_trading_path_is_not_negative_cached(
+    ratekit_exchange, exchange_emulator
+):
+    exchange, pairs = ratekit_exchange
+    assert exchange.get_rate(pairs[0], refresh=True, side="exit", is_short=False) > 0
+    exchange_emulator.update(malformed_rate=1.0)
+    with pytest.raises(PricingError):  # what stock raises for an empty ticker
+        exchange.get_rate(pairs[0], refresh=True, side="exit", is_short=False)
+    assert exchange._exit_rate_cache.failing(pairs[0]) is None
+    exchange_emulator.update(malformed_rate=0.0)
+    assert exchange.get_rate(pairs[0], refresh=True, side="exit", is_short=False) > 0
 
 
 def test_refresh_true_always_goes_to_the_exchange(ratekit_exchange, exchange_emulator):

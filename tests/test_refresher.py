@@ -10,17 +10,21 @@ from typing import Any
 
 import ccxt
 import pytest
+from freqtrade.exceptions import ExchangeError, PricingError, TemporaryError
 from freqtrade.exchange import Exchange
 
 from freqtrade_ratekit.rate_cache import RateCache
 from freqtrade_ratekit.refresher import (
     _ENDPOINTS,
+    MAX_TRANSIENT_STREAK,
     Backoff,
+    MalformedAnswer,
     MarketData,
     PairSpec,
     PeriodicWorker,
     PricingNeeds,
     RateRefresher,
+    RefreshAborted,
     TickerSource,
     choose_ticker_source,
     is_transient_error,
@@ -421,8 +425,9 @@ class Harness:
             pairs_provider=lambda: list(self.tracked),
             needs_refresh=lambda ps: pairs_due([self.entry, self.exit], ps, horizon=60),
             choose_source=choose,
-            fetch=self.exchange.fetch,
-            fetch_order_book=self.exchange.order_book,
+            # late-bound, so that a test can swap the fake exchange's answers
+            fetch=lambda method, symbols: self.exchange.fetch(method, symbols),
+            fetch_order_book=lambda pair: self.exchange.order_book(pair),
             pricing=lambda: needs or PricingNeeds(),
             store_rates=self.store,
             mark_failed=self.mark_failed,
@@ -439,7 +444,7 @@ class Harness:
         else:
             assert data.ticker is not None
             if data.ticker["ask"] is None:
-                raise ValueError(f"Entry-Rate for {spec.pair} was empty.")
+                raise PricingError(f"Entry-Rate for {spec.pair} was empty.")
             entry, exit_ = data.ticker["ask"], data.ticker["bid"]
         self.entry[spec.pair] = entry
         self.exit[spec.pair] = exit_
@@ -509,25 +514,154 @@ def test_last_prices_are_fetched_when_pricing_needs_them() -> None:
     assert all(data.ticker is not None and data.ticker["last"] for _, data in h.stored)
 
 
-def test_pair_specific_errors_mark_failed_transient_ones_abort() -> None:
+def per_pair_source(pairs: list[str], need_last: bool) -> TickerSource:
+    return choose_ticker_source(
+        ccxt.binance(), pairs, need_last=need_last, has={"fetchTicker": True}
+    )
+
+
+def test_pair_specific_errors_mark_failed_transient_ones_are_that_pairs() -> None:
     tracked = ["A/USDT", "B/USDT", "C/USDT"]
-
-    def per_pair(pairs: list[str], need_last: bool) -> TickerSource:
-        return choose_ticker_source(
-            ccxt.binance(), pairs, need_last=need_last, has={"fetchTicker": True}
-        )
-
-    h = Harness(tracked, {"A/USDT": 1, "B/USDT": 2, "C/USDT": 3}, source=per_pair)
+    h = Harness(tracked, {"A/USDT": 1, "B/USDT": 2, "C/USDT": 3}, source=per_pair_source)
     h.exchange.single_errors["A/USDT"] = ccxt.BadSymbol("delisted")
     h.exchange.single_errors["B/USDT"] = ccxt.RequestTimeout("timed out")
     report = h.refresher.refresh()
 
     assert [pair for pair, _ in h.marked] == ["A/USDT"]  # the timeout says nothing about B
-    assert report.error == "RequestTimeout: timed out"
-    assert ("fetch_ticker", ["C/USDT"]) not in h.exchange.calls  # stopped at the timeout
-    assert h.stored == []
-    with pytest.raises(Exception, match="timed out"):
+    assert report.retry == {"B/USDT": "RequestTimeout: timed out"}
+    assert report.error is None  # C was priced: one pair's timeout is not a failed run
+    assert [spec.pair for spec, _ in h.stored] == ["C/USDT"]  # tried although B failed first
+    assert h.entry.failing("B/USDT") is None
+    figures = report.as_dict()
+    assert figures["retry"] == 1 and figures["retry_pairs"] == ["B/USDT"]
+
+
+def test_a_pair_that_keeps_failing_never_blocks_the_others() -> None:
+    tracked = ["A/USDT", "B/USDT", "C/USDT", "D/USDT"]
+    h = Harness(tracked, {p: 1.0 + i for i, p in enumerate(tracked)}, source=per_pair_source)
+    h.exchange.single_errors["A/USDT"] = ccxt.RequestTimeout("timed out")
+    for _ in range(3):
+        h.exchange.calls.clear()
+        h.clock.advance(400)  # everything is due again
+        report = h.refresher.refresh()
+        assert set(report.stored) == {"B/USDT", "C/USDT", "D/USDT"}
+        assert report.error is None
+    # after its first failure the failing pair is tried last
+    assert h.exchange.calls[-1] == ("fetch_ticker", ["A/USDT"])
+    assert h.marked == []
+
+
+def test_a_streak_of_transient_failures_ends_the_run() -> None:
+    tracked = [f"P{i}/USDT" for i in range(6)]
+    h = Harness(tracked, dict.fromkeys(tracked, 1.0), source=per_pair_source)
+    for pair in tracked:
+        h.exchange.single_errors[pair] = ccxt.NetworkError("down")
+    report = h.refresher.refresh()
+    assert len(h.exchange.calls) == MAX_TRANSIENT_STREAK  # the exchange is down, not 6 timeouts
+    assert report.error is not None and "in a row" in report.error
+    assert h.marked == []
+    with pytest.raises(RefreshAborted):
         h.refresher._background_run()  # the worker sees the failure and backs off
+
+
+def test_every_pair_failing_transiently_is_a_failed_run() -> None:
+    h = Harness(["A/USDT"], {"A/USDT": 1.0}, source=per_pair_source)
+    h.exchange.single_errors["A/USDT"] = ccxt.RequestTimeout("timed out")
+    assert h.refresher.refresh().error == "RequestTimeout: timed out"
+
+
+def test_order_books_are_tried_for_every_pair() -> None:
+    tracked = ["A/USDT", "B/USDT", "C/USDT"]
+    h = Harness(
+        tracked,
+        dict.fromkeys(tracked, 10.0),
+        needs=PricingNeeds(tickers=False, order_books=True),
+    )
+    original = h.exchange.order_book
+
+    def order_book(pair: str) -> dict[str, Any]:
+        if pair == "A/USDT":
+            raise ccxt.RequestTimeout("timed out")
+        return original(pair)
+
+    h.exchange.order_book = order_book  # type: ignore[method-assign]
+    report = h.refresher.refresh()
+    assert set(report.stored) == {"B/USDT", "C/USDT"}
+    assert report.retry == {"A/USDT": "RequestTimeout: timed out"}
+    assert report.error is None and h.marked == []
+
+
+@pytest.mark.parametrize("answer", [{}, {"BTC/USDT": {"bid": 1.0}}])
+def test_an_empty_or_implausible_batch_is_a_failed_call(answer: dict[str, Any]) -> None:
+    """ccxt turns a truncated body into `{}`: that must not read as "every pair delisted"."""
+    tracked = ["ETH/USDT", "XRP/USDT", "ADA/USDT", "SOL/USDT", "DOT/USDT"]
+    h = Harness(tracked, dict.fromkeys(tracked, 1.0))
+    h.exchange.fetch = lambda method, symbols: answer  # type: ignore[method-assign]
+    report = h.refresher.refresh()
+    assert report.error is not None and "MalformedAnswer" in report.error
+    assert h.marked == [] and report.failed == {}
+    assert all(h.entry.failing(p) is None for p in tracked)
+    with pytest.raises(RefreshAborted):
+        h.refresher._background_run()
+
+
+def test_the_worker_counts_and_backs_off_a_malformed_burst_then_resumes() -> None:
+    tracked = ["ETH/USDT", "XRP/USDT", "ADA/USDT", "SOL/USDT", "DOT/USDT"]
+    h = Harness(tracked, dict.fromkeys(tracked, 1.0))
+    real_fetch = h.exchange.fetch
+    h.exchange.fetch = lambda method, symbols: {}  # type: ignore[method-assign]
+    for _ in range(3):
+        assert h.refresher.worker.run_now() is False
+    status = h.refresher.status()
+    assert status["consecutive_failures"] == 3 and "MalformedAnswer" in status["last_error"]
+    h.exchange.fetch = real_fetch  # type: ignore[method-assign]
+    assert h.refresher.worker.run_now() is True
+    assert set(h.refresher.status()["last_run"]["failed_pairs"]) == set()
+    assert all(h.entry.get(p) == 2.0 for p in tracked)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ({"symbol": "A/USDT", "bid": None, "ask": None, "last": None}, "no price"),
+        ("not json", "no price"),
+    ],
+)
+def test_a_per_pair_answer_without_a_price_is_transient(answer: Any, reason: str) -> None:
+    h = Harness(["A/USDT", "B/USDT"], {"A/USDT": 1.0, "B/USDT": 2.0}, source=per_pair_source)
+    real_fetch = h.exchange.fetch
+
+    def fetch(method: str, symbols: list[str] | None) -> Any:
+        return answer if symbols == ["A/USDT"] else real_fetch(method, symbols)
+
+    h.exchange.fetch = fetch  # type: ignore[method-assign]
+    report = h.refresher.refresh()
+    assert reason in report.retry["A/USDT"]
+    assert report.stored == ("B/USDT",) and h.marked == []
+
+
+def test_an_empty_order_book_is_transient() -> None:
+    h = Harness(["A/USDT"], {"A/USDT": 1.0}, needs=PricingNeeds(tickers=False, order_books=True))
+    h.exchange.order_book = lambda pair: {"bids": [], "asks": []}  # type: ignore[method-assign]
+    report = h.refresher.refresh()
+    assert "empty book" in report.retry["A/USDT"] and h.marked == []
+
+
+def test_errors_outside_ccxt_and_freqtrade_are_transient() -> None:
+    assert is_transient_error(AttributeError("'str' object has no attribute 'keys'"))
+    assert is_transient_error(MalformedAnswer("empty"))
+    assert not is_transient_error(ccxt.BadSymbol("delisted"))
+    assert not is_transient_error(PricingError("Entry-Rate for X was empty."))
+    assert not is_transient_error(ExchangeError("Pair X not available"))
+    # Freqtrade wraps both network and exchange errors in TemporaryError: the cause decides
+    try:
+        raise TemporaryError("Could not get ticker") from ccxt.RequestTimeout("timed out")
+    except TemporaryError as network:
+        assert is_transient_error(network)
+    try:
+        raise TemporaryError("Could not get ticker") from ccxt.BadSymbol("invalid symbol")
+    except TemporaryError as refused:
+        assert not is_transient_error(refused)
 
 
 def test_failed_batch_keeps_requests_and_marks_nothing() -> None:
@@ -552,7 +686,7 @@ def test_store_errors_mark_the_pair_failed() -> None:
     original = h.exchange.ticker
     h.exchange.ticker = lambda pair: {**original(pair), "ask": None}  # type: ignore[method-assign]
     report = h.refresher.refresh()
-    assert report.failed == {"BTC/USDT": "ValueError: Entry-Rate for BTC/USDT was empty."}
+    assert report.failed == {"BTC/USDT": "PricingError: Entry-Rate for BTC/USDT was empty."}
     assert h.entry.failing("BTC/USDT") is not None
 
 
@@ -612,3 +746,10 @@ def test_reader_request_is_fetched_in_the_background() -> None:
         assert h.refresher.stop(WAIT)
     assert h.entry.read("BTC/USDT").rate == 101
     assert h.refresher.status()["runs"] >= 1
+
+
+@pytest.mark.parametrize(("interval", "cap"), [(0, 60.0), (0.5, 1.0), (5, 5.0), (600, 600.0)])
+def test_a_failing_refresh_is_retried_within_one_period(interval: float, cap: float) -> None:
+    from freqtrade_ratekit.rates import refresh_backoff
+
+    assert refresh_backoff(interval).ceiling(50) == cap
