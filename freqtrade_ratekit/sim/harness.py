@@ -278,6 +278,11 @@ class BotProcess:
             body = None
         return response.status_code, body, elapsed
 
+    def get_text(self, path: str, *, timeout: float = 60.0) -> tuple[int, str]:
+        """GET ``path`` with auth: (status, body text), for routes that do not answer JSON."""
+        response = self._session.get(f"{self.api_url}{path}", timeout=timeout)
+        return response.status_code, response.text
+
     def force_enter(self, pair: str, side: str = "long") -> dict[str, Any]:
         response = self._session.post(
             f"{self.api_url}/api/v1/forceenter", json={"pair": pair, "side": side}, timeout=60
