@@ -19,7 +19,7 @@ fi
 if [ -n "${CONSTRAINTS:-}" ]; then
   pin+=(-c "${CONSTRAINTS}")
 fi
-"$VENV/bin/python" -m pip install --quiet -e ".[test,redis]" "${pin[@]}"
+"$VENV/bin/python" -m pip install --quiet -e ".[test,redis,docs]" "${pin[@]}"
 
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "setup: installing redis-server (needed by the shared-budget tests)"

@@ -330,7 +330,7 @@ def time_batch(function: Callable[[], object], calls: int, repeats: int = 5) -> 
 def bench_cache(calls: int) -> list[dict[str, Any]]:
     from freqtrade.util import FtTTLCache
 
-    from freqtrade_ratekit.rate_cache import RateCache
+    from freqtrade_ratekit.rates.cache import RateCache
 
     pairs = [f"P{i}/USDT" for i in range(100)]
     stock = FtTTLCache(maxsize=100, ttl=300)

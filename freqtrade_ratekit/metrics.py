@@ -384,7 +384,7 @@ class _Families:
         self._families: dict[str, Metric] = {}
 
     def add(self, name: str, value: Any, **labels: Any) -> None:
-        number = _number(value)
+        number = _sample_value(value)
         if number is None:
             return
         spec = _SPECS[name]
@@ -420,7 +420,7 @@ class _Families:
                 yield self._families[spec.name]
 
 
-def _number(value: Any) -> float | None:
+def _sample_value(value: Any) -> float | None:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
@@ -438,8 +438,8 @@ def _records(value: Any) -> list[Mapping[str, Any]]:
     return [item for item in value if isinstance(item, Mapping)]
 
 
-def _paused(paused_until: Any, now: float) -> int:
-    until = _number(paused_until)
+def _paused_gauge(paused_until: Any, now: float) -> int:
+    until = _sample_value(paused_until)
     return int(until is not None and until > now)
 
 
@@ -496,7 +496,7 @@ def _collect_fiat(out: _Families, snapshot: Mapping[str, Any], now: float) -> No
     out.add("ratekit_fiat_rate_limited_responses_total", calls.get("status_429"))
     out.add("ratekit_fiat_consecutive_failures", snapshot.get("consecutive_failures"))
     if "paused_until" in snapshot:
-        out.add("ratekit_fiat_paused", _paused(snapshot.get("paused_until"), now))
+        out.add("ratekit_fiat_paused", _paused_gauge(snapshot.get("paused_until"), now))
     out.add("ratekit_fiat_last_refresh_timestamp_seconds", snapshot.get("last_refresh_at"))
     coin_list = _mapping(snapshot.get("coin_list"))
     out.add("ratekit_fiat_coin_list_entries", coin_list.get("entries"))
@@ -529,7 +529,9 @@ def _collect_weights(out: _Families, snapshot: Mapping[str, Any], now: float) ->
         out.add("ratekit_weight_pool_server_used", pool.get("server_used"), **labels)
         out.add("ratekit_weight_pool_interval_seconds", pool.get("interval_s"), **labels)
         if "paused_until" in pool:
-            out.add("ratekit_weight_pool_paused", _paused(pool.get("paused_until"), now), **labels)
+            out.add(
+                "ratekit_weight_pool_paused", _paused_gauge(pool.get("paused_until"), now), **labels
+            )
         for status in RATE_LIMIT_STATUSES:
             out.add(
                 "ratekit_weight_pool_rate_limited_responses_total",
@@ -555,7 +557,7 @@ def _collect_weights(out: _Families, snapshot: Mapping[str, Any], now: float) ->
     for name, histogram in histograms.items():
         buckets = _histogram_buckets(_mapping(histogram))
         if buckets is not None:
-            sum_value = _number(_mapping(histogram).get("sum")) or 0.0
+            sum_value = _sample_value(_mapping(histogram).get("sum")) or 0.0
             out.add_histogram("ratekit_weight_wait_seconds", buckets, sum_value, endpoint=name)
 
 
@@ -575,7 +577,7 @@ def _histogram_buckets(histogram: Mapping[str, Any]) -> list[tuple[str, float]] 
         buckets.append((upper, count))
     buckets.sort()
     if not buckets or not math.isinf(buckets[-1][0]):
-        total = _number(histogram.get("count"))
+        total = _sample_value(histogram.get("count"))
         if total is None:
             return None
         buckets.append((math.inf, total))

@@ -578,7 +578,8 @@ def _remember_failure(book: Any, pair: str, exc: Exception) -> None:
     bad symbol). A PricingError ("rate was empty") may be one malformed answer: not a verdict."""
     from freqtrade.exceptions import ExchangeError
 
-    from freqtrade_ratekit.refresher import describe_error, is_transient_error
+    from freqtrade_ratekit.rates.refresher import is_transient_error
+    from freqtrade_ratekit.workers import describe_error
 
     if isinstance(exc, ExchangeError) and not is_transient_error(exc):
         book.mark_failed(pair, describe_error(exc))
@@ -588,8 +589,9 @@ def _attach_rate_book(exchange: Any, settings: RatekitSettings, stock_get_rate: 
     """Replace the exchange's two FtTTLCaches with ratekit's, and build their refresher."""
     from freqtrade.persistence import Trade
 
-    from freqtrade_ratekit.rates import RateBook
-    from freqtrade_ratekit.refresher import PairSpec, choose_ticker_source, pricing_needs
+    from freqtrade_ratekit.rates.book import RateBook
+    from freqtrade_ratekit.rates.refresher import PairSpec, pricing_needs
+    from freqtrade_ratekit.rates.sources import choose_ticker_source
 
     config = exchange._config
     api = exchange._api
@@ -680,7 +682,7 @@ def _background_fiat(settings: RatekitSettings, config: dict[str, Any]) -> Any:
     from freqtrade.constants import SUPPORTED_FIAT
     from freqtrade.rpc.fiat_convert import coingecko_mapping
 
-    from freqtrade_ratekit.fiat import BackgroundFiatConverter
+    from freqtrade_ratekit.fiat.converter import BackgroundFiatConverter
 
     rt = _runtime_for(settings)
     with _lock:
@@ -713,7 +715,7 @@ def _shared_fiat_store(settings: RatekitSettings, rt: runtime.Runtime) -> Any:
         return None
     import redis
 
-    from freqtrade_ratekit.fiat import RedisFiatStore
+    from freqtrade_ratekit.fiat.store import RedisFiatStore
 
     client = redis.Redis.from_url(
         settings.weights.backend,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from freqtrade_ratekit.refresher import PeriodicWorker, describe_error
+from freqtrade_ratekit.workers import PeriodicWorker, describe_error
 
 logger = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from freqtrade_ratekit import cli, patches
+from freqtrade_ratekit.cli.check_config import load_like_freqtrade
 from freqtrade_ratekit.config import DEFAULTS, RatekitConfigError, validate_bot_config
 
 HOSTILE_STRINGS = [
@@ -294,7 +295,7 @@ def test_check_config_and_the_bot_loader_agree(
 
     with environment(env):
         try:  # Freqtrade's own merge can fail (a FIAT__TIMEOUT variable over "fiat": 5)
-            _, merged = cli.load_like_freqtrade([str(path)])
+            _, merged = load_like_freqtrade([str(path)])
         except Exception as exc:
             event(f"load error {type(exc).__name__}")
             merged = None

@@ -21,7 +21,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from freqtrade_ratekit import __version__, metrics, status
+from freqtrade_ratekit import __version__, metrics
+from freqtrade_ratekit.cli import status_client as status
 from freqtrade_ratekit.sim import (
     CoinGeckoEmulator,
     ExchangeEmulator,

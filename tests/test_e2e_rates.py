@@ -348,7 +348,7 @@ def stock_and_ratekit_exchanges(frozen_market) -> Iterator[tuple[Any, Any, Any, 
 
 def compare_refresh_with_stock(exchanges: tuple[Any, Any, Any, list[str]], pricing: dict) -> str:
     """Refresh all pairs through ratekit (first half long, second half short) and compare."""
-    from freqtrade_ratekit.refresher import PairSpec
+    from freqtrade_ratekit.rates.refresher import PairSpec
 
     stock, stock_get_rate, ratekit, pairs = exchanges
     for exchange in (stock, ratekit):

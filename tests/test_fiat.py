@@ -23,26 +23,23 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from freqtrade_ratekit.coingecko import (
+from freqtrade_ratekit.fiat.coin_list import CoinList, read_coin_list_file, write_coin_list_file
+from freqtrade_ratekit.fiat.coingecko import (
     PRO_BASE_URL,
     PUBLIC_BASE_URL,
     CoinGeckoClient,
     CoinGeckoError,
     default_base_url,
-    mask_url,
-    parse_retry_after,
 )
-from freqtrade_ratekit.fiat import (
-    BackgroundFiatConverter,
-    CoinList,
+from freqtrade_ratekit.fiat.converter import BackgroundFiatConverter
+from freqtrade_ratekit.fiat.store import (
     InMemoryFiatStore,
     RedisFiatStore,
     SharedFiatStore,
     SharedPrice,
-    read_coin_list_file,
-    write_coin_list_file,
 )
-from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+from freqtrade_ratekit.redact import mask_url
+from freqtrade_ratekit.workers import MAX_PAUSE_S, parse_retry_after
 from tests.helpers import FakeClock
 
 # Freqtrade's SUPPORTED_FIAT and coingecko_mapping (freqtrade 2026.9), copied so that these unit
@@ -775,8 +772,10 @@ def test_parse_retry_after():
     assert parse_retry_after(formatdate(now + 42, usegmt=True), now) == pytest.approx(42.0)
     assert parse_retry_after(formatdate(now - 42, usegmt=True), now) == 0.0
     assert parse_retry_after("-3", now) == 0.0
-    assert parse_retry_after("", now) == 60.0
-    assert parse_retry_after("nan", now) == 60.0
+    # Unreadable is None (the one contract); the client then waits DEFAULT_RETRY_AFTER, 60 s
+    # (test_429_pauses_until_retry_after).
+    assert parse_retry_after("", now) is None
+    assert parse_retry_after("nan", now) is None
 
 
 def test_parse_retry_after_is_capped_at_the_shared_max_pause():
@@ -786,7 +785,7 @@ def test_parse_retry_after_is_capped_at_the_shared_max_pause():
     assert parse_retry_after("99999999999999999999", now) == MAX_PAUSE_S
     assert parse_retry_after(formatdate(now + 10 * 365 * 86400, usegmt=True), now) == MAX_PAUSE_S
     assert parse_retry_after(str(MAX_PAUSE_S - 1), now) == MAX_PAUSE_S - 1
-    assert parse_retry_after("inf", now) == 60.0
+    assert parse_retry_after("inf", now) is None
 
 
 @pytest.mark.parametrize("endpoint", ["simple/price", "coins/list"])

@@ -10,7 +10,7 @@ from freqtrade.util import FtTTLCache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from freqtrade_ratekit.rate_cache import CachedRate, RateCache
+from freqtrade_ratekit.rates.cache import CachedRate, RateCache
 from tests.helpers import FakeClock
 
 

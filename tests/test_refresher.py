@@ -13,25 +13,26 @@ import pytest
 from freqtrade.exceptions import ExchangeError, PricingError, TemporaryError
 from freqtrade.exchange import Exchange
 
-from freqtrade_ratekit.rate_cache import RateCache
-from freqtrade_ratekit.refresher import (
-    _ENDPOINTS,
+from freqtrade_ratekit.rates.cache import RateCache
+from freqtrade_ratekit.rates.refresher import (
     MAX_TRANSIENT_STREAK,
-    Backoff,
     MalformedAnswer,
     MarketData,
     PairSpec,
-    PeriodicWorker,
     PricingNeeds,
     RateRefresher,
     RefreshAborted,
-    TickerSource,
-    choose_ticker_source,
     is_transient_error,
-    merge_tickers,
     pairs_due,
     pricing_needs,
 )
+from freqtrade_ratekit.rates.sources import (
+    _ENDPOINTS,
+    TickerSource,
+    choose_ticker_source,
+    merge_tickers,
+)
+from freqtrade_ratekit.workers import Backoff, PeriodicWorker
 from tests.helpers import FakeClock
 
 WAIT = 10.0  # generous bound for thread hand-offs; never a timing assertion
@@ -84,7 +85,7 @@ def test_worker_backs_off_after_failures_then_resets(caplog: pytest.LogCaptureFi
         timer=clock,
         wall_clock=lambda: 5000.0,
     )
-    caplog.set_level(logging.DEBUG, logger="freqtrade_ratekit.refresher")
+    caplog.set_level(logging.DEBUG, logger="freqtrade_ratekit.workers")
 
     assert worker.run_now() is False
     status = worker.status()
@@ -750,6 +751,6 @@ def test_reader_request_is_fetched_in_the_background() -> None:
 
 @pytest.mark.parametrize(("interval", "cap"), [(0, 60.0), (0.5, 1.0), (5, 5.0), (600, 600.0)])
 def test_a_failing_refresh_is_retried_within_one_period(interval: float, cap: float) -> None:
-    from freqtrade_ratekit.rates import refresh_backoff
+    from freqtrade_ratekit.rates.book import refresh_backoff
 
     assert refresh_backoff(interval).ceiling(50) == cap

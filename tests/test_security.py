@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from freqtrade_ratekit import status
+from freqtrade_ratekit.cli import status_client as status
 from freqtrade_ratekit.security import (
     SecurityWarning,
     api_server_warnings,

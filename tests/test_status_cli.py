@@ -24,7 +24,8 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
-from freqtrade_ratekit import api, metrics, runtime, status
+from freqtrade_ratekit import api, metrics, runtime
+from freqtrade_ratekit.cli import status_client as status
 from tests.test_metrics import NOW, FakeComponent, sample_runtime
 
 USERNAME = "freqtrader"

@@ -116,7 +116,7 @@ def test_header_sync_follows_an_overridden_pool_window():
     ["1e9", "1e308", "259201", "Fri, 31 Dec 9999 23:59:59 GMT", "Sat, 01 Jan 2300 00:00:00 GMT"],
 )
 def test_retry_after_is_capped_at_the_shared_maximum_pause(value):
-    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+    from freqtrade_ratekit.workers import MAX_PAUSE_S
 
     assert parse_retry_after(value, NOW) == MAX_PAUSE_S
 
@@ -178,7 +178,7 @@ def test_no_reading_carries_a_non_finite_figure(headers):
 
 @pytest.mark.parametrize("server_wait", [float("nan"), float("inf"), -5.0, 1e308])
 def test_backoff_pause_is_finite_and_capped_whatever_the_server_wait(server_wait):
-    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+    from freqtrade_ratekit.workers import MAX_PAUSE_S
 
     policy = RetryPolicy()
     for streak in (1, 2, 50):
@@ -196,7 +196,7 @@ def test_retry_policy_refuses_times_that_are_not_finite(field, value):
 
 
 def test_max_pause_is_three_days_and_the_policy_default():
-    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+    from freqtrade_ratekit.workers import MAX_PAUSE_S
 
     assert MAX_PAUSE_S == 3 * 86400
     assert RetryPolicy().max_pause_s == MAX_PAUSE_S

@@ -554,7 +554,7 @@ class ScriptedBackend:
 
 @pytest.mark.parametrize("bad_wait", [float("inf"), float("nan"), 1e300])
 def test_waits_are_finite_and_bounded_whatever_the_backend_answers(mocker, bad_wait):
-    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+    from freqtrade_ratekit.workers import MAX_PAUSE_S
 
     fake = FakeTime()
     backend = ScriptedBackend(mocker, [bad_wait, bad_wait, bad_wait])
@@ -636,7 +636,7 @@ def _longest_pause(ledger: Ledger, fake: FakeTime) -> float:
 )
 @pytest.mark.parametrize("status", [429, 418])
 def test_every_retry_after_pause_is_capped(status, retry_after):
-    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+    from freqtrade_ratekit.workers import MAX_PAUSE_S
 
     fake = FakeTime()
     ledger = _binance_ledger(fake)
@@ -647,7 +647,7 @@ def test_every_retry_after_pause_is_capped(status, retry_after):
 
 @pytest.mark.parametrize("retry_after", ["nan", "inf", "-inf", "-30", "NaN", "Infinity"])
 def test_a_non_finite_or_negative_retry_after_gives_a_finite_pause(retry_after):
-    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+    from freqtrade_ratekit.workers import MAX_PAUSE_S
 
     fake = FakeTime()
     ledger = _binance_ledger(fake)
@@ -663,7 +663,7 @@ def test_a_non_finite_or_negative_retry_after_gives_a_finite_pause(retry_after):
 def test_an_exhausted_endpoint_pauses_at_most_the_cap_until_its_reset(reset):
     """Gate's (and X-RateLimit-*'s) reset timestamp pauses an exhausted endpoint: a reset
     decades away is a broken header, capped like Retry-After."""
-    from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+    from freqtrade_ratekit.workers import MAX_PAUSE_S
 
     fake = FakeTime()
     ledger = _binance_ledger(fake, "gate")

@@ -10,9 +10,8 @@ from freqtrade_ratekit.weights.backends import (
     mask_url,
     scope_digest,
 )
-from freqtrade_ratekit.weights.backoff import RetryPolicy
 from freqtrade_ratekit.weights.ccxt_hooks import Instrumentation, api_family, instrument
-from freqtrade_ratekit.weights.headers import UsageReading, parse_retry_after, parse_usage
+from freqtrade_ratekit.weights.headers import UsageReading, parse_usage
 from freqtrade_ratekit.weights.ledger import Charge, Ledger, Mode
 from freqtrade_ratekit.weights.presets import (
     PoolSpec,
@@ -22,6 +21,7 @@ from freqtrade_ratekit.weights.presets import (
     preset_for,
     preset_names,
 )
+from freqtrade_ratekit.workers import RetryPolicy, parse_retry_after
 
 __all__ = [
     "Backend",

@@ -47,11 +47,12 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from freqtrade_ratekit.redact import MASK, MAX_SHOWN_CHARS, is_secret_name, mask_url
-from freqtrade_ratekit.weights.backoff import clamp_pause
+from freqtrade_ratekit.workers import clamp_pause
 
 __all__ = [
     "Backend",
@@ -244,95 +245,18 @@ class MemoryBackend:
         return BackendStatus("memory", True, False, self._scope, "in-process windows")
 
 
-# KEYS: per pool (log, sum, pause). ARGV: force, member id, then per pool interval_ms,
-# capacity, weight. Returns {admitted (0/1), wait_ms as string}.
-_ADMIT_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local force = ARGV[1] == '1'
-local member = ARGV[2]
-local n = #KEYS / 3
-local wait = 0
-for i = 1, n do
-  local log, sum, pause = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]
-  local interval = tonumber(ARGV[3*i])
-  local cap = tonumber(ARGV[3*i+1])
-  local w = tonumber(ARGV[3*i+2])
-  local expired = redis.call('ZRANGEBYSCORE', log, '-inf', now - interval)
-  local used = tonumber(redis.call('GET', sum) or '0')
-  for _, m in ipairs(expired) do used = used - tonumber(string.match(m, ':([^:]+)$')) end
-  if #expired > 0 then redis.call('ZREMRANGEBYSCORE', log, '-inf', now - interval) end
-  if redis.call('ZCARD', log) == 0 then used = 0 end
-  redis.call('SET', sum, tostring(used), 'PX', math.ceil(interval) + 1000)
-  local p = tonumber(redis.call('GET', pause) or '0')
-  if p - now > wait then wait = p - now end
-  if w > 0 and used > 0 and (w > cap or used + w > cap + 1e-9) then
-    local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
-    local freed = 0
-    local until_fit = nil
-    for j = 1, #entries, 2 do
-      freed = freed + tonumber(string.match(entries[j], ':([^:]+)$'))
-      local stamp = tonumber(entries[j+1])
-      if (w > cap and freed >= used - 1e-9) or (w <= cap and used - freed + w <= cap + 1e-9) then
-        until_fit = stamp + interval - now
-        break
-      end
-    end
-    if until_fit == nil then until_fit = interval elseif until_fit <= 0 then until_fit = 1 end
-    if until_fit > wait then wait = until_fit end
-  end
-end
-if wait > 0 and not force then return {0, tostring(wait)} end
-for i = 1, n do
-  local log, sum = KEYS[3*i-2], KEYS[3*i-1]
-  local interval = tonumber(ARGV[3*i])
-  local w = tonumber(ARGV[3*i+2])
-  if w > 0 then
-    redis.call('ZADD', log, now, member .. ':' .. i .. ':' .. ARGV[3*i+2])
-    local total = tonumber(redis.call('GET', sum) or '0') + w
-    redis.call('SET', sum, tostring(total), 'PX', math.ceil(interval) + 1000)
-    redis.call('PEXPIRE', log, math.ceil(interval) + 1000)
-  end
-end
-return {1, '0'}
-"""
+def _lua_script(name: str) -> str:
+    """The text of `weights/lua/<name>.lua`, shipped as package data."""
+    path = resources.files("freqtrade_ratekit.weights").joinpath(f"lua/{name}.lua")
+    return path.read_text(encoding="utf-8")
 
-# KEYS: log, sum. ARGV: interval_ms, target, member. Returns used (after) as string.
-_RAISE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local log, sum = KEYS[1], KEYS[2]
-local interval = tonumber(ARGV[1])
-local target = tonumber(ARGV[2])
-local expired = redis.call('ZRANGEBYSCORE', log, '-inf', now - interval)
-local used = tonumber(redis.call('GET', sum) or '0')
-for _, m in ipairs(expired) do used = used - tonumber(string.match(m, ':([^:]+)$')) end
-if #expired > 0 then redis.call('ZREMRANGEBYSCORE', log, '-inf', now - interval) end
-if redis.call('ZCARD', log) == 0 then used = 0 end
-if target > used + 1e-9 then
-  local missing = target - used
-  redis.call('ZADD', log, now, ARGV[3] .. ':' .. tostring(missing))
-  used = target
-  redis.call('PEXPIRE', log, math.ceil(interval) + 1000)
-end
-redis.call('SET', sum, tostring(used), 'PX', math.ceil(interval) + 1000)
-return tostring(used)
-"""
 
-# KEYS: pause. ARGV: ms (0 = only read). Returns remaining ms as string.
-_PAUSE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local ms = tonumber(ARGV[1])
-local p = tonumber(redis.call('GET', KEYS[1]) or '0')
-if ms > 0 and now + ms > p then
-  p = now + ms
-  redis.call('SET', KEYS[1], tostring(p), 'PX', math.ceil(ms) + 1000)
-end
-local left = p - now
-if left < 0 then left = 0 end
-return tostring(left)
-"""
+# The Lua scripts live in `weights/lua/*.lua` (KEYS and ARGV documented at the top of each),
+# read once at import; each client registers them once (`register_script`: EVALSHA, with
+# EVAL on NOSCRIPT), as the `limits` package keeps its scripts.
+_ADMIT_LUA = _lua_script("admit")
+_RAISE_LUA = _lua_script("raise")
+_PAUSE_LUA = _lua_script("pause")
 
 
 _SHARED = "shared"

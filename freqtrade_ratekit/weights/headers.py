@@ -9,8 +9,8 @@ Formats (each exchange's documented header names, see presets.py for the sources
 Every format also understands the generic X-RateLimit-* headers when present.
 
 Hostile values: a figure that is not a finite number (NaN, inf, an overflow such as
-`limit - remaining` of two huge values) gives no reading; a Retry-After is never longer than
-`backoff.MAX_PAUSE_S`.
+`limit - remaining` of two huge values) gives no reading. Retry-After is read by the package's
+one parser, `workers.parse_retry_after`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import cast
-
-from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
 
 _INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _BINANCE_HEADER = re.compile(r"^x-mbx-(used-weight|order-count)-(\d+)([smhd])$")
@@ -94,7 +91,7 @@ def _binance(headers: Iterable[tuple[str, str]]) -> list[UsageReading]:
         match = _BINANCE_HEADER.match(name)
         if match is None:
             continue
-        used = _number(value)
+        used = _header_float(value)
         if used is None:
             continue
         kind = "weight" if match.group(1) == "used-weight" else "orders"
@@ -106,8 +103,8 @@ def _binance(headers: Iterable[tuple[str, str]]) -> list[UsageReading]:
 def _remaining_style(
     headers: Mapping[str, str], *, limit: str, remaining: str, reset: str, now: float
 ) -> list[UsageReading]:
-    limit_value = _number(headers.get(limit))
-    remaining_value = _number(headers.get(remaining))
+    limit_value = _header_float(headers.get(limit))
+    remaining_value = _header_float(headers.get(remaining))
     if limit_value is None or remaining_value is None:
         return []
     used = limit_value - remaining_value
@@ -127,7 +124,7 @@ def _remaining_style(
 
 def _reset_timestamp(value: str | None, now: float) -> float | None:
     """Reset as a unix timestamp: epoch seconds/milliseconds, or seconds from now."""
-    number = _number(value)
+    number = _header_float(value)
     if number is None:
         return None
     if number > 1e11:  # epoch milliseconds
@@ -136,27 +133,6 @@ def _reset_timestamp(value: str | None, now: float) -> float | None:
         return number
     moment = now + number
     return moment if math.isfinite(moment) else None
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After value (delta seconds or HTTP date), None if absent
-    or unparsable (NaN and infinities included). A date in the past gives 0; anything longer
-    than `MAX_PAUSE_S` (one cap for every pause ratekit honours) gives `MAX_PAUSE_S`."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    number = _number(text)
-    if number is None:
-        try:
-            moment = parsedate_to_datetime(text)
-            if moment.tzinfo is None:
-                return None
-            number = moment.timestamp() - now
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if not math.isfinite(number):
-            return None
-    return min(MAX_PAUSE_S, max(0.0, number))
 
 
 def header_value(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -170,7 +146,7 @@ def header_value(headers: Mapping[str, str] | None, name: str) -> str | None:
     return None
 
 
-def _number(value: str | None) -> float | None:
+def _header_float(value: str | None) -> float | None:
     if value is None:
         return None
     try:

@@ -39,7 +39,7 @@ falls on its own as entries expire.
 date; the preset's default when absent) plus jittered exponential backoff on consecutive
 failures (`RetryPolicy`). A response below 400 resets the streak of its pools. Every pause,
 from Retry-After (seconds or HTTP date), a ban, or an exhausted endpoint's reset time, lasts at
-most `backoff.MAX_PAUSE_S` (3 days).
+most `workers.MAX_PAUSE_S` (3 days).
 
 Snapshot: `limit` is the published limit; `effective_limit`, `used` and `remaining` are what is
 enforced right now: headroom x limit, or the backend's local share while it is degraded.
@@ -62,8 +62,7 @@ from enum import StrEnum
 from typing import Any
 
 from freqtrade_ratekit.weights.backends import Backend, MemoryBackend, WindowSpec
-from freqtrade_ratekit.weights.backoff import RetryPolicy, clamp_pause
-from freqtrade_ratekit.weights.headers import header_value, parse_retry_after, parse_usage
+from freqtrade_ratekit.weights.headers import header_value, parse_usage
 from freqtrade_ratekit.weights.presets import (
     PoolSpec,
     Preset,
@@ -72,6 +71,7 @@ from freqtrade_ratekit.weights.presets import (
     classify_priority,
     endpoint_key,
 )
+from freqtrade_ratekit.workers import RetryPolicy, clamp_pause, parse_retry_after
 
 logger = logging.getLogger(__name__)
 

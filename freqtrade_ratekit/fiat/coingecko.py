@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
@@ -38,8 +37,9 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 
+from freqtrade_ratekit.fiat.coin_list import valid_coins
 from freqtrade_ratekit.redact import MASK, is_secret_name, mask_url
-from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+from freqtrade_ratekit.workers import parse_retry_after
 
 PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
 PRO_BASE_URL = "https://pro-api.coingecko.com/api/v3"
@@ -55,8 +55,6 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 # Of an error answer, only this much is read (for CoinGecko's own error message).
 MAX_ERROR_BODY_BYTES = 64 * 1024
 READ_CHUNK_BYTES = 64 * 1024
-# Longest id or symbol kept from coins/list (real ones are short slugs).
-MAX_COIN_FIELD_CHARS = 256
 # Query parameters CoinGecko reads an API key from, and the header each one moves to.
 QUERY_KEY_HEADERS = {
     "x_cg_demo_api_key": "x-cg-demo-api-key",
@@ -68,25 +66,6 @@ def default_base_url(api_key: str, is_demo: bool) -> str:
     """The root URL pycoingecko would pick: pro only for a non-demo key (demo keys are
     rejected by the pro root with error 10011, and vice versa)."""
     return PRO_BASE_URL if api_key and not is_demo else PUBLIC_BASE_URL
-
-
-def parse_retry_after(value: str | None, now: float, default: float = DEFAULT_RETRY_AFTER) -> float:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110
-    section 10.2.3). Missing or unreadable → `default`; a date in the past → 0; anything longer
-    than `MAX_PAUSE_S` (3 days, the cap every ratekit pause shares) → `MAX_PAUSE_S`."""
-    if not value:
-        return default
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return default
-    if not math.isfinite(seconds):
-        return default
-    return min(MAX_PAUSE_S, max(0.0, seconds))
 
 
 class CoinGeckoError(Exception):
@@ -355,9 +334,8 @@ class CoinGeckoClient:
             with response:
                 status = response.status_code
                 if status == 429:
-                    retry_after = parse_retry_after(
-                        response.headers.get("Retry-After"), self._clock()
-                    )
+                    parsed = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+                    retry_after = DEFAULT_RETRY_AFTER if parsed is None else parsed
                     raise CoinGeckoRateLimited(
                         f"{endpoint}: HTTP 429, retry after {retry_after:g}s",
                         retry_after=retry_after,
@@ -446,24 +424,3 @@ def is_price(value: Any) -> bool:
         and math.isfinite(value)
         and value >= 0
     )
-
-
-def valid_coins(entries: list[Any]) -> list[dict[str, str]]:
-    """Keep the entries that are objects with a string `id` and `symbol` (and a string `name`,
-    else ""); anything else, or an id or symbol longer than `MAX_COIN_FIELD_CHARS`, is
-    dropped. Never recurses into what it drops."""
-    coins = []
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        gecko_id, symbol, name = entry.get("id"), entry.get("symbol"), entry.get("name", "")
-        if not (isinstance(gecko_id, str) and isinstance(symbol, str)):
-            continue
-        if not gecko_id or len(gecko_id) > MAX_COIN_FIELD_CHARS:
-            continue
-        if len(symbol) > MAX_COIN_FIELD_CHARS:
-            continue
-        coins.append(
-            {"id": gecko_id, "symbol": symbol, "name": name if isinstance(name, str) else ""}
-        )
-    return coins

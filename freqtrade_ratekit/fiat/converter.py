@@ -18,30 +18,27 @@ This module does not import Freqtrade: the caller passes `SUPPORTED_FIAT` and
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
-import os
 import random
-import tempfile
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-from freqtrade_ratekit.coingecko import (
+from freqtrade_ratekit.fiat.coin_list import CoinList, read_coin_list_file, write_coin_list_file
+from freqtrade_ratekit.fiat.coingecko import (
     DEFAULT_RETRY_AFTER,
     CoinGeckoClient,
     CoinGeckoError,
     CoinGeckoRateLimited,
     is_price,
-    valid_coins,
 )
-from freqtrade_ratekit.weights.backoff import MAX_PAUSE_S
+from freqtrade_ratekit.fiat.store import MAX_CLOCK_SKEW, SharedFiatStore, SharedPrice, is_recent
+from freqtrade_ratekit.workers import MAX_PAUSE_S, backoff_ceiling, full_jitter
 
 logger = logging.getLogger(__name__)
 
@@ -59,220 +56,7 @@ MAX_IDLE_WAIT = 60.0
 # After a shared-store error, act alone this long before trying the store again: a dead Redis
 # costs seconds per call (redis-py retries), and a round makes up to six store calls.
 STORE_RETRY_INTERVAL = 30.0
-COIN_LIST_FORMAT_VERSION = 1
-# A coin-list file larger than this is not one (the real list is ~1.5 MB, 2026-11).
-MAX_COIN_LIST_FILE_BYTES = 64 * 1024 * 1024
-# A timestamp (coin list, shared price) at most this far ahead of our clock is another host's
-# clock skew and counts as "just now"; one further ahead is not trusted to be fresh, or a
-# future `fetched_at` would mean "never refresh".
-MAX_CLOCK_SKEW = 60.0
-
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class SharedPrice:
-    price: float
-    fetched_at: float  # wall-clock seconds of the bot that fetched it
-
-
-@dataclass(frozen=True)
-class CoinList:
-    coins: list[dict[str, str]]  # {"id", "symbol", "name"}, as CoinGecko's coins/list
-    fetched_at: float
-
-
-class SharedFiatStore(Protocol):
-    """What several bots share so that one CoinGecko call serves them all.
-
-    Prices are keyed `"<gecko id>/<vs currency>"`. `try_lock` is a lease, not a mutex: it is
-    never released, it expires after `ttl` seconds, so it also limits calls per period.
-    """
-
-    def get_prices(self, keys: Collection[str]) -> dict[str, SharedPrice]: ...
-
-    def put_prices(self, prices: Mapping[str, SharedPrice]) -> None: ...
-
-    def get_coin_list(self) -> CoinList | None: ...
-
-    def put_coin_list(self, coin_list: CoinList) -> None: ...
-
-    def try_lock(self, name: str, ttl: float) -> bool: ...
-
-
-class InMemoryFiatStore:
-    """A `SharedFiatStore` for bots in one process (and for tests)."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._prices: dict[str, SharedPrice] = {}
-        self._coin_list: CoinList | None = None
-        self._leases: dict[str, float] = {}
-
-    def get_prices(self, keys: Collection[str]) -> dict[str, SharedPrice]:
-        with self._lock:
-            return {key: self._prices[key] for key in keys if key in self._prices}
-
-    def put_prices(self, prices: Mapping[str, SharedPrice]) -> None:
-        with self._lock:
-            self._prices.update(prices)
-
-    def get_coin_list(self) -> CoinList | None:
-        with self._lock:
-            return self._coin_list
-
-    def put_coin_list(self, coin_list: CoinList) -> None:
-        with self._lock:
-            self._coin_list = coin_list
-
-    def try_lock(self, name: str, ttl: float) -> bool:
-        now = self._clock()
-        with self._lock:
-            if self._leases.get(name, 0.0) > now:
-                return False
-            self._leases[name] = now + ttl
-            return True
-
-
-class RedisFiatStore:
-    """A `SharedFiatStore` on Redis (redis-py client, `decode_responses` either way).
-
-    Keys: `<prefix>prices` (hash of key → JSON [price, fetched_at]), `<prefix>coins_list`
-    (JSON), `<prefix>lock:<name>` (SET NX PX lease). Everything expires after a week unused.
-    """
-
-    RETENTION_SECONDS = 7 * 24 * 3600
-
-    def __init__(self, redis_client: Any, prefix: str = "ratekit:fiat:") -> None:
-        self._redis = redis_client
-        self._prefix = prefix
-
-    def get_prices(self, keys: Collection[str]) -> dict[str, SharedPrice]:
-        ordered = list(keys)
-        if not ordered:
-            return {}
-        raw = self._redis.hmget(f"{self._prefix}prices", ordered)
-        prices = {}
-        for key, value in zip(ordered, raw, strict=True):
-            with suppress(ValueError, TypeError, RecursionError):
-                price, fetched_at = json.loads(value)
-                if is_price(price) and is_price(fetched_at):
-                    prices[key] = SharedPrice(float(price), float(fetched_at))
-        return prices
-
-    def put_prices(self, prices: Mapping[str, SharedPrice]) -> None:
-        if not prices:
-            return
-        name = f"{self._prefix}prices"
-        encoded = {key: json.dumps([p.price, p.fetched_at]) for key, p in prices.items()}
-        pipe = self._redis.pipeline()
-        pipe.hset(name, mapping=encoded)
-        pipe.expire(name, self.RETENTION_SECONDS)
-        pipe.execute()
-
-    def get_coin_list(self) -> CoinList | None:
-        raw = self._redis.get(f"{self._prefix}coins_list")
-        if raw is None:
-            return None
-        try:
-            return _parse_coin_list_document(json.loads(raw), default_fetched_at=None)
-        except (ValueError, TypeError, RecursionError):
-            return None
-
-    def put_coin_list(self, coin_list: CoinList) -> None:
-        self._redis.set(
-            f"{self._prefix}coins_list",
-            _coin_list_document(coin_list),
-            ex=self.RETENTION_SECONDS,
-        )
-
-    def try_lock(self, name: str, ttl: float) -> bool:
-        lease_ms = max(1, int(ttl * 1000))
-        return bool(self._redis.set(f"{self._prefix}lock:{name}", "1", nx=True, px=lease_ms))
-
-
-def is_recent(fetched_at: float, now: float, max_age: float) -> bool:
-    """Whether data fetched at `fetched_at` is younger than `max_age` at `now`. A time in the
-    future beyond `MAX_CLOCK_SKEW` is not recent: it is a broken clock or a broken file."""
-    age = now - fetched_at
-    return -MAX_CLOCK_SKEW <= age < max_age
-
-
-def _coin_list_document(coin_list: CoinList) -> str:
-    return json.dumps(
-        {
-            "format": COIN_LIST_FORMAT_VERSION,
-            "fetched_at": coin_list.fetched_at,
-            "coins": coin_list.coins,
-        },
-        separators=(",", ":"),
-    )
-
-
-def _parse_coin_list_document(document: Any, default_fetched_at: float | None) -> CoinList:
-    """Our own `{"fetched_at", "coins"}` document, or a bare coins/list array (as saved with
-    curl; then `default_fetched_at`, the file's mtime, is its age). ValueError on anything
-    else."""
-    fetched_at: Any
-    if isinstance(document, list) and default_fetched_at is not None:
-        entries, fetched_at = document, default_fetched_at
-    elif isinstance(document, dict) and isinstance(document.get("coins"), list):
-        entries, fetched_at = document["coins"], document.get("fetched_at")
-        if (
-            not isinstance(fetched_at, int | float)
-            or isinstance(fetched_at, bool)
-            or not math.isfinite(fetched_at)
-        ):
-            raise ValueError("fetched_at missing or not a finite number")
-    else:
-        raise ValueError(f"unexpected document of type {type(document).__name__}")
-    coins = valid_coins(entries)
-    if not coins:
-        raise ValueError("no valid coin entries")
-    return CoinList(coins=coins, fetched_at=float(fetched_at))
-
-
-def read_coin_list_file(path: Path) -> CoinList | None:
-    """The coin list saved at `path`; None when there is no file. ValueError when the file is
-    corrupt, truncated or of the wrong shape."""
-    try:
-        stat = path.stat()
-        if stat.st_size > MAX_COIN_LIST_FILE_BYTES:
-            raise ValueError(f"larger than {MAX_COIN_LIST_FILE_BYTES} bytes")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        document = json.loads(raw)
-    except RecursionError:
-        raise ValueError("not valid JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f"not valid JSON: {exc}") from None
-    return _parse_coin_list_document(document, default_fetched_at=stat.st_mtime)
-
-
-def write_coin_list_file(path: Path, coin_list: CoinList) -> None:
-    """Atomic replace (temp file in the same directory, fsync, os.replace): a crash or a
-    concurrent reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as tmp_file:
-            tmp_file.write(_coin_list_document(coin_list))
-            tmp_file.flush()
-            os.fsync(tmp_file.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    with suppress(OSError):  # make the rename itself durable where the platform allows it
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 class _CoinIndex:
@@ -759,10 +543,11 @@ class BackgroundFiatConverter:
         return pause
 
     def _backoff_delay(self, failures: int) -> float:
-        """Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff
-        and Jitter"), never below the least call interval, never above `MAX_PAUSE_S`."""
-        ceiling = min(self._backoff_cap, self._backoff_base * 2 ** min(failures - 1, 30))
-        delay = max(self._min_call_interval, self._rng.uniform(0, ceiling))
+        """The package's exponential backoff with full jitter (`workers.backoff_ceiling`,
+        `workers.full_jitter`), never below the least call interval, never above
+        `MAX_PAUSE_S`."""
+        ceiling = backoff_ceiling(self._backoff_base, self._backoff_cap, failures)
+        delay = max(self._min_call_interval, full_jitter(ceiling, self._rng))
         return min(MAX_PAUSE_S, delay)
 
     def _schedule(self, now: float, delay: float) -> None:

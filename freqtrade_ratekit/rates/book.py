@@ -12,17 +12,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from freqtrade_ratekit.config import RateCacheSettings
-from freqtrade_ratekit.rate_cache import CachedRate, RateCache
-from freqtrade_ratekit.refresher import (
-    Backoff,
+from freqtrade_ratekit.rates.cache import CachedRate, RateCache
+from freqtrade_ratekit.rates.refresher import (
     MarketData,
     PairSpec,
     PricingNeeds,
     RateRefresher,
     RefreshReport,
-    TickerSource,
     pairs_due,
 )
+from freqtrade_ratekit.rates.sources import TickerSource
+from freqtrade_ratekit.workers import Backoff
 
 logger = logging.getLogger(__name__)
 
