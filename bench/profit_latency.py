@@ -58,7 +58,7 @@ from bench._common import (
     write_results,
 )
 from freqtrade_ratekit.sim import start_coingecko_emulator, start_exchange_emulator
-from freqtrade_ratekit.sim.harness import BotProcess
+from freqtrade_ratekit.sim.harness import BotProcess, wait_for
 
 EXCHANGE_LATENCY_MS = 200
 COINGECKO_MODES: dict[str, dict[str, Any]] = {
@@ -124,14 +124,13 @@ def prepare(side: str, trades: int, coingecko: str, workdir: Path) -> Case:
 def warm_ratekit(case: Case) -> None:
     """One reader asks for every exit rate; wait until all are cached, then past the TTL."""
     case.bot.get("/api/v1/status")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        _, body, _ = case.bot.get("/api/v1/ratekit/cache")
-        if len(body["sides"]["exit"]["entries"]) >= case.trades:
-            break
-        time.sleep(0.2)
-    else:
-        raise RuntimeError(f"ratekit bot N={case.trades}: exit rates were not cached in 60 s")
+    wait_for(
+        lambda: len(case.bot.get("/api/v1/ratekit/cache")[1]["sides"]["exit"]["entries"]),
+        lambda cached: cached >= case.trades,
+        60,
+        f"ratekit bot N={case.trades}: every exit rate cached",
+        interval=0.2,
+    )
     case.ready_at = time.monotonic()
 
 

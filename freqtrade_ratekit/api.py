@@ -1,7 +1,15 @@
-"""The ratekit REST routes, mounted on Freqtrade's own FastAPI app by `patches.py`.
+"""The ratekit REST routes, mounted on Freqtrade's own FastAPI app by `patches/api_server.py`.
 
 Routes are plain functions over `runtime.current()`; authentication is Freqtrade's own
 dependency, added where the router is mounted, so every route is protected like `/api/v1/*`.
+
+Each JSON route declares its document (`documents.py`) as its response model, so the OpenAPI
+document of Freqtrade's API server (`/docs`) shows the ratekit routes with their schemas. The
+model is declared through `responses` rather than `response_model=`: FastAPI would validate
+the answer against a `response_model` and coerce it (an int limit becomes a float, a key the
+schema does not list is dropped), and a document that failed validation would be a 500 on a
+monitoring route. The documents are checked by mypy where they are built and read; the route
+serialises them exactly as it always has.
 """
 
 from __future__ import annotations
@@ -9,12 +17,26 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response
+from fastapi.responses import PlainTextResponse
 
 from freqtrade_ratekit import runtime
+from freqtrade_ratekit.documents import (
+    RatekitFiat,
+    RatekitInactive,
+    RatekitRateBook,
+    RatekitStatus,
+    RatekitWeights,
+)
 
 PREFIX = "/api/v1/ratekit"
 
 router = APIRouter(prefix="/ratekit", tags=["ratekit"])
+
+
+def _document(model: Any, description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` entry of a route answering `model` (documented, not validated);
+    a component's route answers `{"active": false}` while the component does not run."""
+    return {200: {"model": model, "description": description}}
 
 
 def _runtime() -> runtime.Runtime:
@@ -24,27 +46,47 @@ def _runtime() -> runtime.Runtime:
     return current
 
 
-@router.get("/status")
-def ratekit_status() -> dict[str, Any]:
+@router.get(
+    "/status",
+    response_model=None,
+    responses=_document(RatekitStatus, "Versions, effective settings and every component."),
+)
+def ratekit_status() -> RatekitStatus:
     return _runtime().status()
 
 
-@router.get("/cache")
-def ratekit_cache() -> dict[str, Any]:
+@router.get(
+    "/cache",
+    response_model=None,
+    responses=_document(
+        RatekitRateBook | RatekitInactive, "Both side caches, the refresher and the last runs."
+    ),
+)
+def ratekit_cache() -> RatekitRateBook | RatekitInactive:
     return _runtime().rate_cache_status()
 
 
-@router.get("/fiat")
-def ratekit_fiat() -> dict[str, Any]:
+@router.get(
+    "/fiat",
+    response_model=None,
+    responses=_document(RatekitFiat | RatekitInactive, "Fiat prices and CoinGecko calls."),
+)
+def ratekit_fiat() -> RatekitFiat | RatekitInactive:
     return _runtime().fiat_status()
 
 
-@router.get("/weights")
-def ratekit_weights() -> dict[str, Any]:
+@router.get(
+    "/weights",
+    response_model=None,
+    responses=_document(
+        RatekitWeights | RatekitInactive, "Weight pools, endpoints and the wait histogram."
+    ),
+)
+def ratekit_weights() -> RatekitWeights | RatekitInactive:
     return _runtime().weights_status()
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def ratekit_metrics() -> Response:
     from freqtrade_ratekit.metrics import CONTENT_TYPE, render
 

@@ -1,5 +1,10 @@
 """The `ratekit` section of a Freqtrade config: schema, defaults, validation, effective settings.
 
+Each key is declared once, as a field of the settings dataclasses (`key(...)`: type, default,
+bounds, documentation); the JSON schema, DEFAULTS, the settings objects and the reference table
+of docs/configuration.md (`reference_table()`, `python -m freqtrade_ratekit.config`) are
+generated from that declaration.
+
 Validation follows Freqtrade's own style (a JSON schema checked with jsonschema) but reports
 every problem with the full key path, the offending value and what is allowed, because a typo
 in a rate-limit setting must stop the bot before it trades, not be silently ignored.
@@ -14,12 +19,15 @@ usable Redis URL, and weight presets and pools resolved against the config's exc
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import math
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 from urllib.parse import parse_qsl, urlsplit
 
 from jsonschema import Draft7Validator, ValidationError, validators
@@ -51,6 +59,91 @@ MAX_DEPTH = 16
 MAX_PROBLEMS_SHOWN = 50
 
 
+# --- the declaration ----------------------------------------------------------------------
+#
+# Every key of the section is declared once, as a field of the frozen settings dataclasses
+# below: its Python type (the attribute the components read), its default, its bounds and its
+# documentation. RATEKIT_SCHEMA, DEFAULTS, the settings objects `parse_settings` builds and the
+# configuration reference in docs/configuration.md (`reference_table()`) are all made from it.
+#
+# Two schema keywords differ from plain JSON Schema: `finite` (NaN and ±inf fail it; every
+# number gets it), and `pattern`, which must match the whole string (re.fullmatch): JSON Schema
+# searches, and `$` also matches before a final newline, so `^[a-z]+$` would accept "abc\n".
+
+_DECLARATION = "ratekit"  # the dataclass field metadata key holding a key's declaration
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """What a `key(...)` field declares; the JSON type comes from the field's annotation."""
+
+    default: Any
+    meaning: str
+    allowed: str | None
+    rules: Mapping[str, Any]
+    schema: Mapping[str, Any] | None
+    url: bool
+
+
+def key(
+    default: Any,
+    *,
+    meaning: str,
+    allowed: str | None = None,
+    minimum: float | None = None,
+    exclusive_minimum: float | None = None,
+    maximum: float | None = None,
+    min_length: int | None = None,
+    max_length: int | None = None,
+    pattern: str | None = None,
+    enum: tuple[str, ...] | None = None,
+    schema: Mapping[str, Any] | None = None,
+    url: bool = False,
+) -> Any:
+    """Declare one key of the `ratekit` section as a settings field.
+
+    `meaning` and `allowed` are the documentation columns (`allowed` is derived from the bounds
+    when omitted); the bounds become the key's JSON schema, whose type is the field's
+    annotation (`bool`, `int`, `float`, `str`, `str | None`); `schema` replaces the derived
+    schema for values the annotation cannot describe (pools, endpoints). `url` marks a value
+    that may carry credentials: it is masked wherever the effective settings are shown.
+    """
+    rules = {
+        "minimum": minimum,
+        "exclusiveMinimum": exclusive_minimum,
+        "maximum": maximum,
+        "minLength": min_length,
+        "maxLength": max_length,
+        "pattern": pattern,
+        "enum": list(enum) if enum is not None else None,
+    }
+    declared = _Declared(
+        default=default,
+        meaning=meaning,
+        allowed=allowed,
+        rules={name: rule for name, rule in rules.items() if rule is not None},
+        schema=schema,
+        url=url,
+    )
+    metadata = {_DECLARATION: declared}
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _leaf(json_type: str | list[str] | None, rules: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON schema leaf: the type, `finite` for numbers, then the rules, in a fixed order."""
+    schema: dict[str, Any] = {} if json_type is None else {"type": json_type}
+    if json_type in ("number", "integer"):
+        schema["finite"] = True
+    for name in ("minimum", "exclusiveMinimum", "maximum", "minLength", "maxLength", "pattern"):
+        if name in rules:
+            schema[name] = rules[name]
+    if "enum" in rules:
+        schema["enum"] = rules["enum"]
+    return schema
+
+
 def _number(
     *,
     minimum: float | None = None,
@@ -58,192 +151,201 @@ def _number(
     maximum: float | None = None,
     integer: bool = False,
 ) -> dict[str, Any]:
-    """A bounded, finite number (`finite` is this module's keyword: NaN and ±inf fail it)."""
-    schema: dict[str, Any] = {"type": "integer" if integer else "number", "finite": True}
-    if minimum is not None:
-        schema["minimum"] = minimum
-    if exclusive_minimum is not None:
-        schema["exclusiveMinimum"] = exclusive_minimum
-    if maximum is not None:
-        schema["maximum"] = maximum
-    return schema
+    """A bounded, finite number, for the values inside pools and endpoints."""
+    rules = {"minimum": minimum, "exclusiveMinimum": exclusive_minimum, "maximum": maximum}
+    return _leaf(
+        "integer" if integer else "number",
+        {name: rule for name, rule in rules.items() if rule is not None},
+    )
 
 
-# Two keywords differ from plain JSON Schema: `finite` (above), and `pattern`, which must match
-# the whole string (re.fullmatch): JSON Schema searches, and `$` also matches before a final
-# newline, so `^[a-z]+$` would accept "abc\n".
-RATEKIT_SCHEMA: dict[str, Any] = {
+_POOL_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "enabled": {"type": "boolean", "description": "Switch ratekit on for this bot."},
-        "rate_cache": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "maxsize": _number(minimum=1, maximum=1_000_000, integer=True),
-                "ttl": _number(exclusive_minimum=0, maximum=MAX_TTL_S),
-                "stale_ttl": _number(exclusive_minimum=0, maximum=MAX_STALE_S),
-                "negative_ttl": _number(minimum=0, maximum=MAX_TTL_S),
-                "prewarm": {"type": "boolean"},
-                "prewarm_whitelist": {"type": "boolean"},
-                "refresh_interval": _number(minimum=0, maximum=MAX_PERIOD_S),
-            },
-        },
-        "fiat": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "background_refresh": {"type": "boolean"},
-                "refresh_interval": _number(minimum=1, maximum=MAX_PERIOD_S),
-                "stale_after": _number(exclusive_minimum=0, maximum=MAX_STALE_S),
-                "coin_list_path": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": MAX_PATH_CHARS,
-                    "pattern": "[^\\x00]+",
-                },
-                "coin_list_max_age": _number(exclusive_minimum=0, maximum=MAX_COIN_LIST_AGE_S),
-                "coingecko_url": {
-                    "type": ["string", "null"],
-                    "maxLength": MAX_URL_CHARS,
-                    "pattern": "https?://[!-~]+",
-                },
-                "timeout": _number(exclusive_minimum=0, maximum=120),
-            },
-        },
-        "weights": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "mode": {"enum": ["off", "observe", "enforce"]},
-                "headroom": _number(exclusive_minimum=0, maximum=1),
-                "preset": {"type": "string", "minLength": 1, "maxLength": 64},
-                "pools": {
-                    "type": "object",
-                    "additionalProperties": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["limit", "interval"],
-                        "properties": {
-                            "limit": _number(minimum=1, maximum=MAX_POOL_LIMIT, integer=True),
-                            "interval": _number(exclusive_minimum=0, maximum=MAX_POOL_INTERVAL_S),
-                            "scope": {"enum": ["ip", "account"]},
-                        },
-                    },
-                },
-                "endpoints": {
-                    "type": "object",
-                    "additionalProperties": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "weight": _number(minimum=0, maximum=MAX_ENDPOINT_WEIGHT),
-                            "pools": {
-                                "type": "array",
-                                "items": {
-                                    "type": "string",
-                                    "minLength": 1,
-                                    "maxLength": MAX_NAME_CHARS,
-                                },
-                                "minItems": 1,
-                            },
-                        },
-                    },
-                },
-                "backend": {"type": "string", "minLength": 1, "maxLength": MAX_URL_CHARS},
-                "scope_id": {"type": "string", "pattern": "[A-Za-z0-9_.:-]{1,64}"},
-                "expected_bots": _number(minimum=1, maximum=1000, integer=True),
-                "redis_timeout": _number(exclusive_minimum=0, maximum=5),
-            },
-        },
-        "readers": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "snapshot": {"type": "boolean"},
-                "max_age": _number(exclusive_minimum=0, maximum=MAX_READER_AGE_S),
-            },
-        },
-        "api": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"enabled": {"type": "boolean"}},
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["limit", "interval"],
+        "properties": {
+            "limit": _number(minimum=1, maximum=MAX_POOL_LIMIT, integer=True),
+            "interval": _number(exclusive_minimum=0, maximum=MAX_POOL_INTERVAL_S),
+            "scope": {"enum": ["ip", "account"]},
         },
     },
 }
 
-DEFAULTS: dict[str, Any] = {
-    "enabled": False,
-    "rate_cache": {
-        "maxsize": 1000,
-        "ttl": 300,
-        "stale_ttl": 3600,
-        "negative_ttl": 300,
-        "prewarm": True,
-        "prewarm_whitelist": False,
-        "refresh_interval": 60,
+_ENDPOINT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "weight": _number(minimum=0, maximum=MAX_ENDPOINT_WEIGHT),
+            "pools": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+                "minItems": 1,
+            },
+        },
     },
-    "fiat": {
-        "background_refresh": True,
-        "refresh_interval": 300,
-        "stale_after": 1800,
-        "coin_list_path": "ratekit/coingecko_coins_list.json",
-        "coin_list_max_age": 7 * 24 * 3600,
-        "coingecko_url": None,
-        "timeout": 10,
-    },
-    "weights": {
-        "mode": "observe",
-        "headroom": 0.8,
-        "preset": "auto",
-        "pools": {},
-        "endpoints": {},
-        "backend": "memory",
-        "scope_id": "default",
-        "expected_bots": 3,
-        "redis_timeout": 0.25,
-    },
-    "readers": {"snapshot": True, "max_age": 5},
-    "api": {"enabled": True},
 }
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
-# Keys whose value is a URL that may carry credentials: masked wherever a value is shown.
-_URL_KEYS = (("weights", "backend"), ("fiat", "coingecko_url"))
+_TO = " \N{EN DASH} "  # a range in the reference: "1 \N{EN DASH} 86 400"
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-class RatekitConfigError(ValueError):
-    """The `ratekit` section is invalid; the message lists every problem."""
+def _show_number(number: float) -> str:
+    """A bound as the reference shows it: 3600, 86 400, 10⁹."""
+    if isinstance(number, float) and not number.is_integer():
+        return repr(number)
+    number = int(number)
+    exponent = len(str(number)) - 1
+    if number >= 10**9 and number == 10**exponent:
+        return "10" + str(exponent).translate(_SUPERSCRIPTS)
+    return f"{number:,}".replace(",", " ") if number >= 10_000 else str(number)
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        shown = [f"  - {p}" for p in problems[:MAX_PROBLEMS_SHOWN]]
-        if len(problems) > MAX_PROBLEMS_SHOWN:
-            shown.append(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
-        super().__init__("Invalid 'ratekit' configuration:\n" + "\n".join(shown))
+
+def _derive_allowed(json_type: str | list[str] | None, rules: Mapping[str, Any]) -> str:
+    """The `allowed` column of the reference, from a key's type and bounds."""
+    if "enum" in rules:
+        return " \\| ".join(f"`{value}`" for value in rules["enum"])
+    if "pattern" in rules and set(rules) == {"pattern"}:
+        return f"`{rules['pattern']}`"
+    prefix = "int " if json_type == "integer" else ""
+    if json_type in ("number", "integer") and "maximum" in rules:
+        top = _show_number(rules["maximum"])
+        if "minimum" in rules:
+            return f"{prefix}{_show_number(rules['minimum'])}{_TO}{top}"
+        if "exclusiveMinimum" in rules:
+            return f"{prefix}> {_show_number(rules['exclusiveMinimum'])}, ≤ {top}"
+    if json_type == "boolean" and not rules:
+        return "bool"
+    raise TypeError(f"cannot describe {json_type} {dict(rules)}: declare `allowed`")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of the `ratekit` section, as the declaration resolves it."""
+
+    path: tuple[str, ...]  # ("rate_cache", "ttl")
+    python_type: Any  # the settings attribute's type
+    default: Any
+    schema: Mapping[str, Any]  # the value's JSON schema
+    allowed: str  # the reference's `allowed` column
+    meaning: str  # the reference's `meaning` column
+    url: bool  # may carry credentials: masked when shown
+
+    @property
+    def dotted(self) -> str:
+        """`rate_cache.ttl`, as the reference and the error messages name the key."""
+        return ".".join(self.path)
+
+
+_JSON_TYPES: dict[Any, str | list[str]] = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    str | None: ["string", "null"],
+}
+
+
+def _resolve(path: tuple[str, ...], python_type: Any, declared: _Declared) -> Key:
+    rules = declared.rules
+    if declared.schema is not None:
+        schema = dict(declared.schema)
+        json_type = schema.get("type")
+    else:
+        json_type = None if "enum" in rules else _JSON_TYPES.get(python_type)
+        if json_type is None and "enum" not in rules:
+            raise TypeError(f"ratekit.{'.'.join(path)}: no JSON type for {python_type}")
+        schema = _leaf(json_type, rules)
+    schema["description"] = declared.meaning
+    allowed = declared.allowed or _derive_allowed(json_type, rules)
+    return Key(path, python_type, declared.default, schema, allowed, declared.meaning, declared.url)
 
 
 @dataclass(frozen=True)
 class RateCacheSettings:
-    maxsize: int
-    ttl: float
-    stale_ttl: float
-    negative_ttl: float
-    prewarm: bool
-    prewarm_whitelist: bool
-    refresh_interval: float
+    maxsize: int = key(
+        1000,
+        minimum=1,
+        maximum=1_000_000,
+        meaning="LRU capacity per side (entry, exit); stock: 100",
+    )
+    ttl: float = key(
+        300,
+        exclusive_minimum=0,
+        maximum=MAX_TTL_S,
+        meaning="a rate is *fresh* this long; trading decisions only ever see fresh rates "
+        "(stock: 300)",
+    )
+    stale_ttl: float = key(
+        3600,
+        exclusive_minimum=0,
+        maximum=MAX_STALE_S,
+        allowed=f"≥ `ttl`, ≤ {_show_number(MAX_STALE_S)}",
+        meaning="readers (`/status`, `/profit`, Telegram) may be shown a stale rate up to this age",
+    )
+    negative_ttl: float = key(
+        300,
+        minimum=0,
+        maximum=MAX_TTL_S,
+        meaning="a pair that failed to price is not retried for this long",
+    )
+    prewarm: bool = key(True, meaning="load open trades' rates at start-up in one batched call")
+    prewarm_whitelist: bool = key(False, meaning="also pre-warm and refresh the whitelist")
+    refresh_interval: float = key(
+        60,
+        minimum=0,
+        maximum=MAX_PERIOD_S,
+        meaning="background batched refresh period; 0 = off",
+    )
 
 
 @dataclass(frozen=True)
 class FiatSettings:
-    background_refresh: bool
-    refresh_interval: float
-    stale_after: float
-    coin_list_path: str
-    coin_list_max_age: float
-    coingecko_url: str | None
-    timeout: float
+    background_refresh: bool = key(True, meaning="CoinGecko only from a background thread")
+    refresh_interval: float = key(
+        300,
+        minimum=1,
+        maximum=MAX_PERIOD_S,
+        meaning="period of the batched `simple/price` refresh",
+    )
+    stale_after: float = key(
+        1800,
+        exclusive_minimum=0,
+        maximum=MAX_STALE_S,
+        meaning="age after which a fiat price is reported `stale`",
+    )
+    coin_list_path: str = key(
+        "ratekit/coingecko_coins_list.json",
+        min_length=1,
+        max_length=MAX_PATH_CHARS,
+        pattern="[^\\x00]+",
+        allowed="path",
+        meaning="coin list kept on disk; relative to `user_data/`",
+    )
+    coin_list_max_age: float = key(
+        7 * 24 * 3600,
+        exclusive_minimum=0,
+        maximum=MAX_COIN_LIST_AGE_S,
+        meaning="reuse the coin list on disk up to this age",
+    )
+    coingecko_url: str | None = key(
+        None,
+        max_length=MAX_URL_CHARS,
+        pattern="https?://[!-~]+",
+        allowed="http(s) URL or `null`",
+        url=True,
+        meaning="CoinGecko base URL (proxy, mirror, emulator); `null` picks the public API, or "
+        "the Pro API when `coingecko.api_key` is set with `is_demo: false`",
+    )
+    timeout: float = key(
+        10,
+        exclusive_minimum=0,
+        maximum=120,
+        meaning="HTTP timeout of the background fiat refresh",
+    )
 
     def resolved_coin_list_path(self, user_data_dir: str | Path | None) -> Path:
         """Relative paths live under the bot's user_data directory, like Freqtrade's own files."""
@@ -255,15 +357,66 @@ class FiatSettings:
 
 @dataclass(frozen=True)
 class WeightSettings:
-    mode: str
-    headroom: float
-    preset: str
-    pools: Mapping[str, Mapping[str, Any]]
-    endpoints: Mapping[str, Mapping[str, Any]]
-    backend: str
-    scope_id: str
-    expected_bots: int
-    redis_timeout: float
+    mode: str = key(
+        "observe",
+        enum=("off", "observe", "enforce"),
+        meaning="`observe` counts and reports; `enforce` also makes a call wait before it would "
+        "pass `headroom \N{MULTIPLICATION SIGN} limit`",
+    )
+    headroom: float = key(
+        0.8,
+        exclusive_minimum=0,
+        maximum=1,
+        meaning="fraction of each published limit to use",
+    )
+    preset: str = key(
+        "auto",
+        min_length=1,
+        max_length=64,
+        # tests/test_config_docs.py checks that this names every preset
+        allowed="`auto`, `binance_spot`, `binance_futures`, `okx`, `gate`, `bitfinex`",
+        meaning="weight tables and limits; `auto` picks by exchange id",
+    )
+    pools: Mapping[str, Mapping[str, Any]] = key(
+        {},
+        schema=_POOL_SCHEMA,
+        allowed=f"`{{NAME: {{limit, interval, scope}}}}`: `limit` int 1{_TO}"
+        f"{_show_number(MAX_POOL_LIMIT)}, `interval` > 0, ≤ {_show_number(MAX_POOL_INTERVAL_S)}",
+        meaning="override or add pools (`scope`: `ip` \\| `account`); NAME is a pool of the "
+        "preset, or one a `weights.endpoints` entry charges",
+    )
+    endpoints: Mapping[str, Mapping[str, Any]] = key(
+        {},
+        schema=_ENDPOINT_SCHEMA,
+        allowed=f"`{{PATH: {{weight, pools}}}}`: `weight` 0{_TO}"
+        f"{_show_number(MAX_ENDPOINT_WEIGHT)}, `pools` named in the preset or `weights.pools`",
+        meaning="override an endpoint's weight or pools",
+    )
+    backend: str = key(
+        "memory",
+        min_length=1,
+        max_length=MAX_URL_CHARS,
+        allowed="`memory` or a `redis://…`, `rediss://…`, `unix://…` URL redis-py accepts",
+        url=True,
+        meaning="`redis://` shares one budget between bots",
+    )
+    scope_id: str = key(
+        "default",
+        pattern="[A-Za-z0-9_.:-]{1,64}",
+        meaning="bots with the same scope share a budget (one per host/IP)",
+    )
+    expected_bots: int = key(
+        3,
+        minimum=1,
+        maximum=1000,
+        meaning="with Redis unreachable, each bot uses `limit / expected_bots`",
+    )
+    redis_timeout: float = key(
+        0.25,
+        exclusive_minimum=0,
+        maximum=5,
+        meaning="socket timeout of Redis calls before falling back to the local share",
+    )
 
     @property
     def uses_redis(self) -> bool:
@@ -272,23 +425,117 @@ class WeightSettings:
 
 @dataclass(frozen=True)
 class ReaderSettings:
-    snapshot: bool
-    max_age: float
+    snapshot: bool = key(
+        True,
+        meaning="serve `/profit` (REST and Telegram) from a snapshot recomputed in the background",
+    )
+    max_age: float = key(
+        5,
+        exclusive_minimum=0,
+        maximum=MAX_READER_AGE_S,
+        meaning="recompute the snapshot at least this often while it is read; a committed "
+        "trade change recomputes it at once",
+    )
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    enabled: bool = key(True, meaning="expose the ratekit REST routes on Freqtrade's API server")
 
 
 @dataclass(frozen=True)
 class RatekitSettings:
-    enabled: bool
-    rate_cache: RateCacheSettings
-    fiat: FiatSettings
-    weights: WeightSettings
-    readers: ReaderSettings
-    api_enabled: bool
+    enabled: bool = key(False, meaning="switch ratekit on for this bot")
+    rate_cache: RateCacheSettings = field(default_factory=RateCacheSettings)
+    fiat: FiatSettings = field(default_factory=FiatSettings)
+    weights: WeightSettings = field(default_factory=WeightSettings)
+    readers: ReaderSettings = field(default_factory=ReaderSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def api_enabled(self) -> bool:
+        return self.api.enabled
 
     def effective(self) -> dict[str, Any]:
         """The merged section as a plain dict, secrets masked: safe to print or serve."""
         return mask_secrets(copy.deepcopy(dict(self.raw)))
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A settings class resolved against its annotations: its keys and nested objects."""
+
+    cls: type
+    children: tuple[tuple[str, Key | _Group], ...]
+
+
+def _tree(cls: type, prefix: tuple[str, ...] = ()) -> _Group:
+    """The section a settings class declares: a `key(...)` field is a key, a field annotated
+    with a settings class a nested object; other fields (`raw`) are not part of the section."""
+    hints = get_type_hints(cls)
+    children: list[tuple[str, Key | _Group]] = []
+    for item in dataclasses.fields(cls):
+        hint, path = hints[item.name], (*prefix, item.name)
+        if _DECLARATION in item.metadata:
+            children.append((item.name, _resolve(path, hint, item.metadata[_DECLARATION])))
+        elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            children.append((item.name, _tree(hint, path)))
+    return _Group(cls, tuple(children))
+
+
+def _object_schema(group: _Group) -> dict[str, Any]:
+    properties = {
+        name: copy.deepcopy(dict(item.schema)) if isinstance(item, Key) else _object_schema(item)
+        for name, item in group.children
+    }
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+def _defaults(group: _Group) -> dict[str, Any]:
+    return {
+        name: copy.deepcopy(item.default) if isinstance(item, Key) else _defaults(item)
+        for name, item in group.children
+    }
+
+
+def _keys(group: _Group) -> Iterator[Key]:
+    for _, item in group.children:
+        yield from [item] if isinstance(item, Key) else _keys(item)
+
+
+def _build(group: _Group, values: dict[str, Any]) -> Any:
+    """The settings object of a merged, validated (sub)section."""
+    kwargs: dict[str, Any] = {}
+    for name, item in group.children:
+        if isinstance(item, Key):
+            if item.python_type is int:  # JSON Schema's "integer" admits 5.0: make it an int,
+                values[name] = int(values[name])  # in the effective settings too
+            kwargs[name] = values[name]
+        else:
+            kwargs[name] = _build(item, values[name])
+    return group.cls(**kwargs)
+
+
+_TREE = _tree(RatekitSettings)
+KEYS: tuple[Key, ...] = tuple(_keys(_TREE))  # every key of the section, in declaration order
+RATEKIT_SCHEMA: dict[str, Any] = _object_schema(_TREE)
+DEFAULTS: dict[str, Any] = _defaults(_TREE)
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+# Keys whose value is a URL that may carry credentials: masked wherever a value is shown.
+_URL_KEYS = tuple(item.path for item in KEYS if item.url)
+
+
+class RatekitConfigError(ValueError):
+    """The `ratekit` section is invalid; the message lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        shown = [f"  - {p}" for p in problems[:MAX_PROBLEMS_SHOWN]]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            shown.append(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+        super().__init__("Invalid 'ratekit' configuration:\n" + "\n".join(shown))
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -532,18 +779,8 @@ def parse_settings(section: Any) -> RatekitSettings:
     problems = _semantic_problems(merged)
     if problems:
         raise RatekitConfigError(problems)
-    # JSON Schema's "integer" admits 5.0: the components get real ints.
-    merged["rate_cache"]["maxsize"] = int(merged["rate_cache"]["maxsize"])
-    merged["weights"]["expected_bots"] = int(merged["weights"]["expected_bots"])
-    return RatekitSettings(
-        enabled=merged["enabled"],
-        rate_cache=RateCacheSettings(**merged["rate_cache"]),
-        fiat=FiatSettings(**merged["fiat"]),
-        weights=WeightSettings(**merged["weights"]),
-        readers=ReaderSettings(**merged["readers"]),
-        api_enabled=merged["api"]["enabled"],
-        raw=merged,
-    )
+    settings: RatekitSettings = _build(_TREE, merged)
+    return dataclasses.replace(settings, raw=merged)
 
 
 def exchange_of(config: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -647,3 +884,117 @@ def validate_bot_config(config: Mapping[str, Any]) -> RatekitSettings:
     if problems:
         raise RatekitConfigError(problems)
     return settings
+
+
+# --- the configuration reference (docs/configuration.md) ---------------------------------
+
+REFERENCE_BEGIN = (
+    "<!-- generated from freqtrade_ratekit/config.py: edit the declaration there, then run "
+    "`python -m freqtrade_ratekit.config --write docs/configuration.md` -->"
+)
+REFERENCE_END = "<!-- end of generated table -->"
+
+_REFERENCE_INTRO = """\
+# Configuration reference
+
+One top-level key, `"ratekit"`. Unknown keys are errors (typos must not be silently ignored);
+every error names the key path, the bad value and what is allowed, and stops the bot before it
+trades. Times are in seconds. Every number must be finite and within its bounds (Freqtrade's
+JSON parser accepts `NaN` and `Infinity`; they are errors here), patterns match the whole
+value, and `weights` is checked against the rest of the config: the preset resolved for
+`exchange.name` and `trading_mode`, every pool named. `FREQTRADE__RATEKIT__*` environment
+variables are merged first, as Freqtrade merges them (it lower-cases their keys, so pool names
+can only be overridden in a file). See `user_data/config.json` for a commented example, and
+check a config with `freqtrade-ratekit check-config -c config.json`: the bot runs the same
+validation when it loads its config.
+"""
+
+_REFERENCE_OUTRO = """\
+Freqtrade's own `coingecko` section (`api_key`, `is_demo`) keeps working; the key is never
+logged or served.
+"""
+
+
+def _show_default(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def reference_table() -> str:
+    """The Markdown table of every key (key | default | allowed | meaning), from the
+    declaration: docs/configuration.md holds it, and a test keeps the two equal."""
+    rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    rows += [
+        f"| `{item.dotted}` | `{_show_default(item.default)}` | {item.allowed} | {item.meaning} |"
+        for item in KEYS
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def reference_page() -> str:
+    """The whole docs/configuration.md as generated: intro, the marked table, the outro."""
+    return f"{_REFERENCE_INTRO}\n{_marked_table()}\n\n{_REFERENCE_OUTRO}"
+
+
+def _marked_table() -> str:
+    # Blank lines around the table: Markdown must not read it as part of the HTML comments.
+    return f"{REFERENCE_BEGIN}\n\n{reference_table()}\n{REFERENCE_END}"
+
+
+def documented_table(text: str) -> str | None:
+    """The table between the markers of a reference page, or None when a marker is missing."""
+    begin, end = text.find(REFERENCE_BEGIN), text.find(REFERENCE_END)
+    if begin < 0 or end < begin:
+        return None
+    return text[begin + len(REFERENCE_BEGIN) : end].strip("\n") + "\n"
+
+
+def write_reference(path: str | Path) -> bool:
+    """Bring the reference page at `path` up to date with the declaration: the marked table is
+    replaced, the prose around it kept (a missing page or marker: the whole page is written).
+    Returns whether the file changed."""
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else None
+    if old is None or documented_table(old) is None:
+        new = reference_page()
+    else:
+        head, _, rest = old.partition(REFERENCE_BEGIN)
+        _, _, tail = rest.partition(REFERENCE_END)
+        new = f"{head}{_marked_table()}{tail}"
+    if new == old:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m freqtrade_ratekit.config`: print the reference table; `--write PATH` updates
+    a reference page; `--check PATH` exits 1 when the page's table is not the declaration's."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m freqtrade_ratekit.config")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--write", metavar="PATH", help="update the reference page at PATH")
+    action.add_argument("--check", metavar="PATH", help="fail when PATH's table is out of date")
+    args = parser.parse_args(argv)
+    if args.write:
+        changed = write_reference(args.write)
+        print(f"{args.write}: {'updated' if changed else 'up to date'}")
+        return 0
+    if args.check:
+        path = Path(args.check)
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        if documented_table(text) != reference_table():
+            print(
+                f"{path}: the configuration table differs from freqtrade_ratekit/config.py; "
+                f"run python -m freqtrade_ratekit.config --write {path}",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    sys.stdout.write(reference_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

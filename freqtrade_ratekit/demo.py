@@ -24,13 +24,14 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from freqtrade_ratekit.documents import RatekitStatus, is_active
 from freqtrade_ratekit.sim import start_coingecko_emulator, start_exchange_emulator
 from freqtrade_ratekit.sim.harness import (
     IDLE_TRADING_LOOP,
@@ -179,41 +180,48 @@ def _inside(bot: DemoBot) -> Table:
     except Exception as exc:
         table.add_row("status", f"unavailable: {exc}")
         return table
-    for side, cache in (status.get("rate_cache", {}).get("sides") or {}).items():
-        states: dict[str, int] = {}
-        for entry in cache.get("entries", []):
-            states[entry["state"]] = states.get(entry["state"], 0) + 1
-        table.add_row(
-            f"rate cache ({side})",
-            f"hit ratio {cache.get('hit_ratio', 0):.0%} · {cache.get('hits', 0)} hits · "
-            f"{cache.get('stale_reads', 0)} stale reads · {cache.get('misses', 0)} misses · "
-            + " ".join(f"{n} {state}" for state, n in sorted(states.items())),
-        )
-    for label in ("last_prewarm", "last_refresh"):
-        run = status.get("rate_cache", {}).get(label)
-        if run:
+    document = cast(RatekitStatus, status)  # the JSON of the status route
+    cache = document["rate_cache"]
+    if is_active(cache):
+        for side, figures in cache["sides"].items():
+            states: dict[str, int] = {}
+            for entry in figures["entries"]:
+                states[entry["state"]] = states.get(entry["state"], 0) + 1
             table.add_row(
-                label.replace("_", " ").replace("prewarm", "pre-warm"),
-                f"{run.get('pairs', 0)} pairs · {run.get('seconds', 0):.2f} s · "
-                f"{run.get('method')} · {run.get('failed', 0)} failing",
+                f"rate cache ({side})",
+                f"hit ratio {figures['hit_ratio']:.0%} · {figures['hits']} hits · "
+                f"{figures['stale_reads']} stale reads · {figures['misses']} misses · "
+                + " ".join(f"{n} {state}" for state, n in sorted(states.items())),
             )
-    for pair in status.get("fiat", {}).get("pairs", []):
-        age = pair.get("age_s")
+        for label, run in (
+            ("last_prewarm", cache["last_prewarm"]),
+            ("last_refresh", cache["last_refresh"]),
+        ):
+            if run:
+                table.add_row(
+                    label.replace("_", " ").replace("prewarm", "pre-warm"),
+                    f"{run['pairs']} pairs · {run['seconds']:.2f} s · "
+                    f"{run['method']} · {run['failed']} failing",
+                )
+    fiat = document["fiat"]
+    for pair in fiat["pairs"] if is_active(fiat) else []:
+        age = pair["age_s"]
         table.add_row(
             f"fiat {pair['pair']}",
-            f"{pair.get('price')} · {pair.get('state')} · "
+            f"{pair['price']} · {pair['state']} · "
             + (f"{age:.0f} s old" if age is not None else "never fetched"),
         )
-    weights = status.get("weights", {})
-    for pool in weights.get("pools", []):
-        if not pool.get("used"):
-            continue
-        table.add_row(
-            f"pool {pool['name']}",
-            f"{_bar(pool['used'], pool['effective_limit'])} {pool['used']:.0f} / "
-            f"{pool['effective_limit']:.0f} (headroom of {pool['limit']}) · mode "
-            f"{weights.get('mode')}",
-        )
+    weights = document["weights"]
+    if is_active(weights):
+        for pool in weights["pools"]:
+            if not pool["used"]:
+                continue
+            table.add_row(
+                f"pool {pool['name']}",
+                f"{_bar(pool['used'], pool['effective_limit'])} {pool['used']:.0f} / "
+                f"{pool['effective_limit']:.0f} (headroom of {pool['limit']}) · mode "
+                f"{weights['mode']}",
+            )
     return table
 
 

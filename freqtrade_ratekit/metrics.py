@@ -6,7 +6,8 @@ reads the snapshots at scrape time and turns them into metric families. Each `re
 a private registry, so ratekit never touches (or collides with) the process-wide default
 registry that a strategy or another library may use.
 
-Snapshots are read tolerantly: a missing key skips a sample, a section may be
+Snapshots are the typed documents of `documents.py`, read by key, so mypy catches a renamed
+field. A value that is None (never fetched, no rate) skips its sample, a section may be
 `{"active": False}`, and a component whose snapshot raises is reported as such instead of
 failing the whole scrape.
 """
@@ -18,7 +19,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -30,6 +31,15 @@ from prometheus_client.core import (
 from prometheus_client.utils import floatToGoString
 
 from freqtrade_ratekit import __version__
+from freqtrade_ratekit.documents import (
+    RatekitFiat,
+    RatekitInactive,
+    RatekitRateBook,
+    RatekitReaders,
+    RatekitWaitHistogram,
+    RatekitWeights,
+    is_active,
+)
 from freqtrade_ratekit.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -40,7 +50,6 @@ COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
 
 FIAT_STATES = ("fresh", "stale", "never")
 CACHE_STATES = ("fresh", "stale", "failing")
-RATE_LIMIT_STATUSES = ("429", "418")
 
 
 @dataclass(frozen=True)
@@ -355,26 +364,35 @@ class RatekitCollector:
             exchange=runtime.exchange_id or "",
         )
         now = self._clock()
-        sections: tuple[tuple[str, Callable[[], dict[str, Any]], Callable[..., None]], ...] = (
-            ("rate_cache", runtime.rate_cache_status, _collect_rate_cache),
-            ("fiat", runtime.fiat_status, _collect_fiat),
-            ("weights", runtime.weights_status, _collect_weights),
-            ("readers", runtime.readers_status, _collect_readers),
-        )
-        for component, read, collect_section in sections:
-            try:
-                snapshot = read()
-            except Exception as exc:  # one broken component must not blank the whole scrape
-                logger.warning("ratekit metrics: %s snapshot failed: %r", component, exc)
-                out.add("ratekit_component_snapshot_error", 1, component=component)
-                out.add("ratekit_component_active", 0, component=component)
-                continue
-            out.add("ratekit_component_snapshot_error", 0, component=component)
-            active = isinstance(snapshot, Mapping) and snapshot.get("active", True) is not False
-            out.add("ratekit_component_active", int(active), component=component)
-            if active:
-                collect_section(out, snapshot, now)
+        _collect_section(out, "rate_cache", runtime.rate_cache_status, _collect_rate_cache, now)
+        _collect_section(out, "fiat", runtime.fiat_status, _collect_fiat, now)
+        _collect_section(out, "weights", runtime.weights_status, _collect_weights, now)
+        _collect_section(out, "readers", runtime.readers_status, _collect_readers, now)
         yield from out.families()
+
+
+_DocumentT = TypeVar("_DocumentT", bound=Mapping[str, Any])
+
+
+def _collect_section(
+    out: _Families,
+    component: str,
+    read: Callable[[], _DocumentT | RatekitInactive],
+    collect: Callable[[_Families, _DocumentT, float], None],
+    now: float,
+) -> None:
+    try:
+        snapshot = read()
+    except Exception as exc:  # one broken component must not blank the whole scrape
+        logger.warning("ratekit metrics: %s snapshot failed: %r", component, exc)
+        out.add("ratekit_component_snapshot_error", 1, component=component)
+        out.add("ratekit_component_active", 0, component=component)
+        return
+    out.add("ratekit_component_snapshot_error", 0, component=component)
+    active = is_active(snapshot)
+    out.add("ratekit_component_active", int(active), component=component)
+    if is_active(snapshot):
+        collect(out, snapshot, now)
 
 
 class _Families:
@@ -428,146 +446,126 @@ def _sample_value(value: Any) -> float | None:
     return None
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _records(value: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(value, list | tuple):
-        return []
-    return [item for item in value if isinstance(item, Mapping)]
-
-
-def _paused_gauge(paused_until: Any, now: float) -> int:
+def _paused_gauge(paused_until: float | None, now: float) -> int:
     until = _sample_value(paused_until)
     return int(until is not None and until > now)
 
 
-def _collect_rate_cache(out: _Families, snapshot: Mapping[str, Any], now: float) -> None:
-    for side, side_snapshot in _mapping(snapshot.get("sides")).items():
-        figures = _mapping(side_snapshot)
-        out.add("ratekit_cache_hits_total", figures.get("hits"), side=side)
-        out.add("ratekit_cache_misses_total", figures.get("misses"), side=side)
-        out.add("ratekit_cache_stale_reads_total", figures.get("stale_reads"), side=side)
-        out.add("ratekit_cache_negative_hits_total", figures.get("negative_hits"), side=side)
-        out.add("ratekit_cache_evictions_total", figures.get("evictions"), side=side)
-        out.add("ratekit_cache_entries", figures.get("size"), side=side)
-        out.add("ratekit_cache_max_entries", figures.get("capacity"), side=side)
-        out.add("ratekit_cache_hit_ratio", figures.get("hit_ratio"), side=side)
-        if "entries" in figures:
-            states = [entry.get("state") for entry in _records(figures.get("entries"))]
-            for state in CACHE_STATES:
-                out.add(
-                    "ratekit_cache_entries_by_state", states.count(state), side=side, state=state
-                )
+def _collect_rate_cache(out: _Families, snapshot: RatekitRateBook, now: float) -> None:
+    for side, figures in snapshot["sides"].items():
+        out.add("ratekit_cache_hits_total", figures["hits"], side=side)
+        out.add("ratekit_cache_misses_total", figures["misses"], side=side)
+        out.add("ratekit_cache_stale_reads_total", figures["stale_reads"], side=side)
+        out.add("ratekit_cache_negative_hits_total", figures["negative_hits"], side=side)
+        out.add("ratekit_cache_evictions_total", figures["evictions"], side=side)
+        out.add("ratekit_cache_entries", figures["size"], side=side)
+        out.add("ratekit_cache_max_entries", figures["capacity"], side=side)
+        out.add("ratekit_cache_hit_ratio", figures["hit_ratio"], side=side)
+        states: list[str] = [entry["state"] for entry in figures["entries"]]
+        for state in CACHE_STATES:
+            out.add("ratekit_cache_entries_by_state", states.count(state), side=side, state=state)
 
-    prewarm = _mapping(snapshot.get("last_prewarm"))
-    out.add("ratekit_prewarm_duration_seconds", prewarm.get("seconds"))
-    out.add("ratekit_prewarm_pairs", prewarm.get("pairs"))
-    out.add("ratekit_prewarm_failed_pairs", prewarm.get("failed"))
-    out.add("ratekit_prewarm_last_timestamp_seconds", prewarm.get("at"))
+    prewarm = snapshot["last_prewarm"]
+    if prewarm is not None:
+        out.add("ratekit_prewarm_duration_seconds", prewarm["seconds"])
+        out.add("ratekit_prewarm_pairs", prewarm["pairs"])
+        out.add("ratekit_prewarm_failed_pairs", prewarm["failed"])
+        out.add("ratekit_prewarm_last_timestamp_seconds", prewarm["at"])
 
-    refresher = _mapping(snapshot.get("refresher"))
-    out.add("ratekit_refresher_running", refresher.get("running"))
-    out.add("ratekit_refresher_runs_total", refresher.get("runs"))
-    out.add("ratekit_refresher_consecutive_failures", refresher.get("consecutive_failures"))
-    out.add("ratekit_refresher_last_duration_seconds", refresher.get("last_duration_s"))
-    out.add("ratekit_refresher_last_run_timestamp_seconds", refresher.get("last_run_at"))
+    refresher = snapshot["refresher"]
+    out.add("ratekit_refresher_running", refresher["running"])
+    out.add("ratekit_refresher_runs_total", refresher["runs"])
+    out.add("ratekit_refresher_consecutive_failures", refresher["consecutive_failures"])
+    out.add("ratekit_refresher_last_duration_seconds", refresher["last_duration_s"])
+    out.add("ratekit_refresher_last_run_timestamp_seconds", refresher["last_run_at"])
 
 
-def _collect_fiat(out: _Families, snapshot: Mapping[str, Any], now: float) -> None:
-    for record in _records(snapshot.get("pairs")):
-        pair = record.get("pair")
+def _collect_fiat(out: _Families, snapshot: RatekitFiat, now: float) -> None:
+    for record in snapshot["pairs"]:
+        pair = record["pair"]
         if not pair:
             continue
-        out.add("ratekit_fiat_price", record.get("price"), pair=pair)
-        out.add("ratekit_fiat_price_age_seconds", record.get("age_s"), pair=pair)
-        current = record.get("state")
-        states = (
-            FIAT_STATES if current in FIAT_STATES or current is None else (*FIAT_STATES, current)
-        )
+        out.add("ratekit_fiat_price", record["price"], pair=pair)
+        out.add("ratekit_fiat_price_age_seconds", record["age_s"], pair=pair)
+        current: str = record["state"]
+        states = FIAT_STATES if current in FIAT_STATES else (*FIAT_STATES, current)
         for state in states:
             out.add("ratekit_fiat_state", int(state == current), pair=pair, state=state)
 
-    calls = _mapping(snapshot.get("calls"))
-    for call in ("simple_price", "coins_list"):
-        out.add("ratekit_fiat_calls_total", calls.get(call), call=call)
-    out.add("ratekit_fiat_errors_total", calls.get("errors"))
-    out.add("ratekit_fiat_rate_limited_responses_total", calls.get("status_429"))
-    out.add("ratekit_fiat_consecutive_failures", snapshot.get("consecutive_failures"))
-    if "paused_until" in snapshot:
-        out.add("ratekit_fiat_paused", _paused_gauge(snapshot.get("paused_until"), now))
-    out.add("ratekit_fiat_last_refresh_timestamp_seconds", snapshot.get("last_refresh_at"))
-    coin_list = _mapping(snapshot.get("coin_list"))
-    out.add("ratekit_fiat_coin_list_entries", coin_list.get("entries"))
-    out.add("ratekit_fiat_coin_list_age_seconds", coin_list.get("age_s"))
+    calls = snapshot["calls"]
+    out.add("ratekit_fiat_calls_total", calls["simple_price"], call="simple_price")
+    out.add("ratekit_fiat_calls_total", calls["coins_list"], call="coins_list")
+    out.add("ratekit_fiat_errors_total", calls["errors"])
+    out.add("ratekit_fiat_rate_limited_responses_total", calls["status_429"])
+    out.add("ratekit_fiat_consecutive_failures", snapshot["consecutive_failures"])
+    out.add("ratekit_fiat_paused", _paused_gauge(snapshot["paused_until"], now))
+    out.add("ratekit_fiat_last_refresh_timestamp_seconds", snapshot["last_refresh_at"])
+    coin_list = snapshot["coin_list"]
+    out.add("ratekit_fiat_coin_list_entries", coin_list["entries"])
+    out.add("ratekit_fiat_coin_list_age_seconds", coin_list["age_s"])
 
 
-def _collect_weights(out: _Families, snapshot: Mapping[str, Any], now: float) -> None:
-    backend = _mapping(snapshot.get("backend"))
-    kind = backend.get("kind") or ""
+def _collect_weights(out: _Families, snapshot: RatekitWeights, now: float) -> None:
+    backend = snapshot["backend"]
+    kind = backend["kind"] or ""
     out.add(
         "ratekit_weight_info",
         1,
-        mode=snapshot.get("mode") or "",
-        preset=snapshot.get("preset") or "",
+        mode=snapshot["mode"] or "",
+        preset=snapshot["preset"] or "",
         backend=kind,
     )
-    out.add("ratekit_weight_headroom_ratio", snapshot.get("headroom"))
-    out.add("ratekit_weight_backend_healthy", backend.get("healthy"), backend=kind)
-    out.add("ratekit_weight_backend_degraded", backend.get("degraded"), backend=kind)
+    out.add("ratekit_weight_headroom_ratio", snapshot["headroom"])
+    out.add("ratekit_weight_backend_healthy", backend["healthy"], backend=kind)
+    out.add("ratekit_weight_backend_degraded", backend["degraded"], backend=kind)
 
-    for pool in _records(snapshot.get("pools")):
-        name = pool.get("name")
+    for pool in snapshot["pools"]:
+        name = pool["name"]
         if not name:
             continue
-        labels = {"pool": name, "scope": pool.get("scope") or ""}
-        out.add("ratekit_weight_pool_used", pool.get("used"), **labels)
-        out.add("ratekit_weight_pool_limit", pool.get("limit"), **labels)
-        out.add("ratekit_weight_pool_effective_limit", pool.get("effective_limit"), **labels)
-        out.add("ratekit_weight_pool_remaining", pool.get("remaining"), **labels)
-        out.add("ratekit_weight_pool_server_used", pool.get("server_used"), **labels)
-        out.add("ratekit_weight_pool_interval_seconds", pool.get("interval_s"), **labels)
-        if "paused_until" in pool:
-            out.add(
-                "ratekit_weight_pool_paused", _paused_gauge(pool.get("paused_until"), now), **labels
-            )
-        for status in RATE_LIMIT_STATUSES:
+        labels = {"pool": name, "scope": pool["scope"] or ""}
+        out.add("ratekit_weight_pool_used", pool["used"], **labels)
+        out.add("ratekit_weight_pool_limit", pool["limit"], **labels)
+        out.add("ratekit_weight_pool_effective_limit", pool["effective_limit"], **labels)
+        out.add("ratekit_weight_pool_remaining", pool["remaining"], **labels)
+        out.add("ratekit_weight_pool_server_used", pool["server_used"], **labels)
+        out.add("ratekit_weight_pool_interval_seconds", pool["interval_s"], **labels)
+        out.add("ratekit_weight_pool_paused", _paused_gauge(pool["paused_until"], now), **labels)
+        for status, count in (("429", pool["status_429"]), ("418", pool["status_418"])):
             out.add(
                 "ratekit_weight_pool_rate_limited_responses_total",
-                pool.get(f"status_{status}"),
+                count,
                 status=status,
                 **labels,
             )
 
-    histograms = _mapping(snapshot.get("wait_histogram"))
-    for endpoint in _records(snapshot.get("endpoints")):
-        name = endpoint.get("endpoint")
+    for endpoint in snapshot["endpoints"]:
+        name = endpoint["endpoint"]
         if not name:
             continue
-        out.add("ratekit_weight_calls_total", endpoint.get("calls"), endpoint=name)
-        out.add("ratekit_weight_charged_total", endpoint.get("weight"), endpoint=name)
-        for status in RATE_LIMIT_STATUSES:
+        out.add("ratekit_weight_calls_total", endpoint["calls"], endpoint=name)
+        out.add("ratekit_weight_charged_total", endpoint["weight"], endpoint=name)
+        for status, count in (("429", endpoint["status_429"]), ("418", endpoint["status_418"])):
             out.add(
                 "ratekit_weight_rate_limited_responses_total",
-                endpoint.get(f"status_{status}"),
+                count,
                 endpoint=name,
                 status=status,
             )
-    for name, histogram in histograms.items():
-        buckets = _histogram_buckets(_mapping(histogram))
+    for name, histogram in snapshot["wait_histogram"].items():
+        buckets = _histogram_buckets(histogram)
         if buckets is not None:
-            sum_value = _sample_value(_mapping(histogram).get("sum")) or 0.0
+            sum_value = _sample_value(histogram["sum"]) or 0.0
             out.add_histogram("ratekit_weight_wait_seconds", buckets, sum_value, endpoint=name)
 
 
-def _histogram_buckets(histogram: Mapping[str, Any]) -> list[tuple[str, float]] | None:
+def _histogram_buckets(histogram: RatekitWaitHistogram) -> list[tuple[str, float]] | None:
     """Cumulative `[[le, count], ...]` as Prometheus wants them: sorted, ending with +Inf.
 
     A missing +Inf bucket is completed from `count`; malformed input yields None (skipped).
     """
     buckets: list[tuple[float, float]] = []
-    for bucket in histogram.get("buckets") or ():
+    for bucket in histogram["buckets"]:
         if not isinstance(bucket, list | tuple) or len(bucket) != 2:
             return None
         try:
@@ -577,7 +575,7 @@ def _histogram_buckets(histogram: Mapping[str, Any]) -> list[tuple[str, float]] 
         buckets.append((upper, count))
     buckets.sort()
     if not buckets or not math.isinf(buckets[-1][0]):
-        total = _sample_value(histogram.get("count"))
+        total = _sample_value(histogram["count"])
         if total is None:
             return None
         buckets.append((math.inf, total))
@@ -587,11 +585,15 @@ def _histogram_buckets(histogram: Mapping[str, Any]) -> list[tuple[str, float]] 
     return [(floatToGoString(upper), count) for upper, count in buckets]
 
 
-def _collect_readers(out: _Families, snapshot: Mapping[str, Any], now: float) -> None:
-    for row in _records(snapshot.get("snapshots")):
-        call = row.get("call", "")
-        for result, key in (("fresh", "hits"), ("stale", "stale_hits"), ("miss", "misses")):
-            out.add("ratekit_reader_snapshot_reads_total", row.get(key), call=call, result=result)
-        out.add("ratekit_reader_snapshot_age_seconds", row.get("age_s"), call=call)
-        out.add("ratekit_reader_snapshot_compute_seconds", row.get("compute_s"), call=call)
-        out.add("ratekit_reader_snapshot_recomputes_total", row.get("recomputes"), call=call)
+def _collect_readers(out: _Families, snapshot: RatekitReaders, now: float) -> None:
+    for row in snapshot["snapshots"]:
+        call = row["call"]
+        for result, count in (
+            ("fresh", row["hits"]),
+            ("stale", row["stale_hits"]),
+            ("miss", row["misses"]),
+        ):
+            out.add("ratekit_reader_snapshot_reads_total", count, call=call, result=result)
+        out.add("ratekit_reader_snapshot_age_seconds", row["age_s"], call=call)
+        out.add("ratekit_reader_snapshot_compute_seconds", row["compute_s"], call=call)
+        out.add("ratekit_reader_snapshot_recomputes_total", row["recomputes"], call=call)

@@ -10,14 +10,26 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from freqtrade_ratekit import __version__
 from freqtrade_ratekit.config import RatekitSettings
+from freqtrade_ratekit.documents import (
+    RatekitFiat,
+    RatekitInactive,
+    RatekitRateBook,
+    RatekitReaders,
+    RatekitStatus,
+    RatekitWeights,
+)
+
+DocumentT_co = TypeVar("DocumentT_co", covariant=True)
 
 
-class Snapshotting(Protocol):
-    def snapshot(self) -> dict[str, Any]: ...
+class Snapshotting(Protocol[DocumentT_co]):
+    """A component that publishes one document (see `documents.py`)."""
+
+    def snapshot(self) -> DocumentT_co: ...
 
 
 @dataclass
@@ -27,10 +39,10 @@ class Runtime:
     settings: RatekitSettings
     freqtrade_version: str
     exchange_id: str | None = None
-    rate_cache: Snapshotting | None = None
-    fiat: Snapshotting | None = None
-    weights: Snapshotting | None = None
-    readers: Snapshotting | None = None
+    rate_cache: Snapshotting[RatekitRateBook] | None = None
+    fiat: Snapshotting[RatekitFiat] | None = None
+    weights: Snapshotting[RatekitWeights] | None = None
+    readers: Snapshotting[RatekitReaders] | None = None
     _stoppers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -45,19 +57,19 @@ class Runtime:
         for stopper in stoppers:
             stopper()
 
-    def rate_cache_status(self) -> dict[str, Any]:
+    def rate_cache_status(self) -> RatekitRateBook | RatekitInactive:
         return _section(self.rate_cache)
 
-    def fiat_status(self) -> dict[str, Any]:
+    def fiat_status(self) -> RatekitFiat | RatekitInactive:
         return _section(self.fiat)
 
-    def weights_status(self) -> dict[str, Any]:
+    def weights_status(self) -> RatekitWeights | RatekitInactive:
         return _section(self.weights)
 
-    def readers_status(self) -> dict[str, Any]:
+    def readers_status(self) -> RatekitReaders | RatekitInactive:
         return _section(self.readers)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RatekitStatus:
         return {
             "version": __version__,
             "freqtrade_version": self.freqtrade_version,
@@ -71,7 +83,10 @@ class Runtime:
         }
 
 
-def _section(component: Snapshotting | None) -> dict[str, Any]:
+DocumentT = TypeVar("DocumentT")
+
+
+def _section(component: Snapshotting[DocumentT] | None) -> DocumentT | RatekitInactive:
     return component.snapshot() if component is not None else {"active": False}
 
 

@@ -15,7 +15,7 @@ on its own path only when there is no snapshot yet, or the one there is older th
 `STALE_LIMIT_FACTOR x max_age` (the background refresh keeps failing): then it waits for one
 computation, as stock always does.
 
-Plain code: what to compute comes in as a callable from `patches.py`.
+Plain code: what to compute comes in as a callable from `patches/readers.py`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from freqtrade_ratekit.documents import RatekitReaders, RatekitReaderSnapshot
 from freqtrade_ratekit.workers import PeriodicWorker, describe_error
 
 logger = logging.getLogger(__name__)
@@ -186,10 +187,10 @@ class ReaderSnapshots:
         self.worker.stop()
 
     # -- figures -----------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> RatekitReaders:
         now = self._clock()
         with self._lock:
-            rows = [
+            rows: list[RatekitReaderSnapshot] = [
                 {
                     "call": entry.label,
                     "age_s": (now - entry.computed_at) if entry.has_value else None,

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from email.utils import parsedate_to_datetime
-from typing import Any
+
+from freqtrade_ratekit.documents import RatekitWorkerStatus
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +339,7 @@ class PeriodicWorker:
 
     # -- figures ------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RatekitWorkerStatus:
         with self._cond:
             due = self._due_in(self._timer())
             return {
@@ -352,3 +353,13 @@ class PeriodicWorker:
                 "runs": self._runs,
                 "next_run_in_s": due,
             }
+
+
+def join_thread(thread: threading.Thread, timeout: float) -> bool:
+    """Join `thread` for up to `timeout` s; True when it ended, else a warning names it."""
+    if thread is not threading.current_thread():
+        thread.join(timeout)
+    if thread.is_alive() and thread is not threading.current_thread():
+        logger.warning("ratekit: thread %s still running %.1f s after stop", thread.name, timeout)
+        return False
+    return True

@@ -1,24 +1,33 @@
-"""Small shared helpers for tests: configs, free ports, HTTP."""
+"""Small shared helpers for tests: configs, a fake clock, trades.
+
+The one poll loop (`wait_for`) and the one free-port helper (`find_free_port`) live in
+`freqtrade_ratekit.sim.harness`, which the benchmarks and the demo use too; they are
+re-exported here for tests that need nothing else from the harness.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
-import time
-from collections.abc import Callable
+import threading
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from freqtrade_ratekit.sim.harness import find_free_port, wait_for
+
+__all__ = [
+    "API_PASSWORD",
+    "API_USER",
+    "FakeClock",
+    "find_free_port",
+    "make_trade",
+    "minimal_config",
+    "ratekit_threads",
+    "wait_for",
+    "write_config",
+]
 
 API_USER = "ratekit"
 API_PASSWORD = "test-password-123"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def minimal_config(ratekit: Any, api_port: int = 8080) -> dict[str, Any]:
@@ -66,16 +75,16 @@ class FakeClock:
         self.now += seconds
 
 
-def wait_for(read: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str) -> T:
-    """Poll `read` until `done` holds; the assertion message carries the last value read."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen within {timeout:g}s; last value: {value!r}")
-        time.sleep(0.1)
+def ratekit_threads(name: str | None = None) -> set[threading.Thread]:
+    """The live threads ratekit started (each is named ``ratekit-<name>``), or only those of
+    one `name`. A test takes this set before starting a component and checks, after stopping
+    it, that none outside the earlier set is alive: a stop whose join timed out then fails."""
+    prefix = "ratekit-" if name is None else f"ratekit-{name}"
+    return {
+        t
+        for t in threading.enumerate()
+        if t.name == prefix or (name is None and t.name.startswith(prefix))
+    }
 
 
 def make_trade(pair: str, *, is_open: bool = True) -> Any:

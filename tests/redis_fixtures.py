@@ -6,13 +6,13 @@ give it back). Used by the backend's tests, the end-to-end tests and bench/multi
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
 import redis
+
+from freqtrade_ratekit.sim.harness import find_free_port, wait_for
 
 REDIS_BINARY = "redis-server"
 START_TIMEOUT_S = 10.0
@@ -22,18 +22,12 @@ requires_redis = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class RedisServer:
     """One redis-server process without persistence: a restart starts from an empty store,
     as after a crash of a cache-only Redis."""
 
     def __init__(self, port: int | None = None, password: str | None = None) -> None:
-        self.port = port or _free_port()
+        self.port = port or find_free_port()
         self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -67,21 +61,25 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
         )
+        process = self.process
         client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + START_TIMEOUT_S
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {process.returncode}")
+            try:
+                return bool(client.ping())
+            except redis.exceptions.ConnectionError:
+                return False
+
         try:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-                try:
-                    client.ping()
-                    return self
-                except redis.exceptions.ConnectionError:
-                    time.sleep(0.02)
+            wait_for(answers, bool, START_TIMEOUT_S, f"PING on port {self.port}", interval=0.02)
+        except AssertionError:
+            self.stop()
+            raise
         finally:
             client.close()
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+        return self
 
     def stop(self) -> None:
         """Kill it at once (SIGKILL): clients see a dead server, not a polite shutdown."""

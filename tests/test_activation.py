@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from freqtrade_ratekit import patches, runtime
+from freqtrade_ratekit.patches import readers
 from tests.helpers import write_config
 
 PATCHABLE = [
@@ -79,11 +80,65 @@ def test_enabled_activates_and_uninstall_restores_everything(clean, tmp_path):
     assert runtime.current() is not None
     changed = {key for key, value in originals().items() if value is not clean[key]}
     assert changed == set(clean)
-    assert event.contains(Session, "after_commit", patches._invalidate_if_written)
+    assert event.contains(Session, "after_commit", readers.invalidate_if_written)
     patches.uninstall()
     assert runtime.current() is None
-    assert not event.contains(Session, "after_commit", patches._invalidate_if_written)
-    assert not event.contains(Session, "after_flush", patches._note_write)
+    assert not event.contains(Session, "after_commit", readers.invalidate_if_written)
+    assert not event.contains(Session, "after_flush", readers.note_write)
+
+
+def test_each_target_uninstruments_only_its_own_patches(clean, tmp_path):
+    from freqtrade_ratekit.patches import exchange
+
+    patches.install()
+    load(tmp_path, {"enabled": True})
+    exchange._uninstrument()
+    restored = {key for key, value in originals().items() if value is clean[key]}
+    assert restored == {key for key in PATCHABLE if key[0] in (Exchange, FreqtradeBot)}
+    assert patches.is_active()  # the other targets stay
+
+
+def test_hooks_use_the_settings_parsed_at_load(clean, tmp_path, mocker):
+    from freqtrade_ratekit import config as config_module
+    from freqtrade_ratekit.fiat.converter import BackgroundFiatConverter
+
+    patches.install()
+    load(tmp_path, {"enabled": True, "fiat": {"coingecko_url": "http://127.0.0.1:9/"}})
+    settings = runtime.current().settings
+    assert patches.current_settings() is settings
+    for name in ("parse_settings", "validate_bot_config"):
+        mocker.patch.object(config_module, name, side_effect=AssertionError("re-parsed"))
+    # a config without its ratekit section (Freqtrade may copy or trim what it hands on)
+    converter = rpc_module.CryptoToFiatConverter({"user_data_dir": str(tmp_path)})
+    assert isinstance(converter, BackgroundFiatConverter)
+    assert runtime.current().fiat is converter
+    patches.uninstall()
+    assert not converter.is_running
+
+
+def test_reloading_a_disabled_config_turns_ratekit_off(clean, tmp_path):
+    patches.install()
+    load(tmp_path, {"enabled": True})
+    assert patches.current_settings() is not None
+    load(tmp_path, {"enabled": False})  # /reload_config after switching it off
+    assert runtime.current() is None
+    assert patches.current_settings() is None
+    converter = rpc_module.CryptoToFiatConverter({})
+    assert type(converter).__module__ == "freqtrade.rpc.fiat_convert"  # stock's
+
+
+def test_uninstall_restores_the_coingecko_redirect(clean):
+    from freqtrade.util.coin_gecko import FtCoinGeckoApi
+
+    from freqtrade_ratekit.sim.redirect import redirect_coingecko
+
+    stock = FtCoinGeckoApi.__dict__["__init__"]
+    redirect_coingecko("http://127.0.0.1:9")
+    redirect_coingecko("http://127.0.0.1:10")  # re-pointing does not stack wrappers
+    assert FtCoinGeckoApi.__dict__["__init__"].__wrapped__ is stock
+    assert FtCoinGeckoApi().api_base_url == "http://127.0.0.1:10/"
+    patches.uninstall()
+    assert FtCoinGeckoApi.__dict__["__init__"] is stock
 
 
 def test_bad_section_stops_loading(clean, tmp_path):

@@ -7,14 +7,14 @@ import time
 import pytest
 import requests
 
-from tests.helpers import API_PASSWORD, API_USER, free_port, write_config
+from tests.helpers import API_PASSWORD, API_USER, find_free_port, write_config
 
 pytestmark = pytest.mark.e2e
 AUTH = (API_USER, API_PASSWORD)
 
 
 def start_webserver(tmp_path, ratekit):
-    port = free_port()
+    port = find_free_port()
     config = write_config(tmp_path, ratekit, api_port=port)
     log = (tmp_path / "bot.log").open("w")
     proc = subprocess.Popen(

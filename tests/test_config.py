@@ -134,31 +134,6 @@ def test_check_config_fails_on_bad_section(tmp_path, capsys):
     assert "ratekit.rate_cache.ttl = 'long'" in capsys.readouterr().err
 
 
-def leaf_paths(section: dict, prefix: str = "") -> set[str]:
-    paths = set()
-    for key, value in section.items():
-        if isinstance(value, dict) and value and key not in ("pools", "endpoints"):
-            paths |= leaf_paths(value, f"{prefix}{key}.")
-        else:
-            paths.add(f"{prefix}{key}")
-    return paths
-
-
-def test_the_example_config_is_valid_and_shows_every_key():
-    from freqtrade.configuration.load_config import load_config_file
-
-    example = load_config_file(str(ROOT / "user_data" / "config.json"))
-    parse_settings(example["ratekit"])
-    missing = leaf_paths(DEFAULTS) - leaf_paths(example["ratekit"])
-    assert not missing, f"user_data/config.json does not show {sorted(missing)}"
-
-
-def test_the_readme_documents_every_key():
-    readme = (ROOT / "README.md").read_text()
-    undocumented = [p for p in sorted(leaf_paths(DEFAULTS)) if f"`{p}`" not in readme]
-    assert not undocumented, undocumented
-
-
 # --- issue 11: hardening ------------------------------------------------------------------
 
 NAN, INF = float("nan"), float("inf")

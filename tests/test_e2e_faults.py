@@ -28,7 +28,7 @@ from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_c
 from tests.helpers import wait_for
 from tests.redis_fixtures import RedisServer, requires_redis
 
-pytestmark = [pytest.mark.e2e, requires_redis, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, requires_redis, pytest.mark.timeout(480)]
 
 REFRESH_S = 2.0
 FAULT_S = 8.0
@@ -168,7 +168,7 @@ def ratekit_tracebacks(log: str) -> list[str]:
 
 def test_a_busy_bot_survives_every_fault_and_keeps_trading(busy_bot):
     bot, exchange, redis_server = busy_bot
-    wait_for(lambda: closed_trades(bot), lambda n: n >= 1, 120, "a first trade closed")
+    wait_for(lambda: closed_trades(bot), lambda n: n >= 1, 180, "a first trade closed")
 
     with Poller(bot) as poller:
         for name, fault in FAULTS:
@@ -200,7 +200,7 @@ def test_a_busy_bot_survives_every_fault_and_keeps_trading(busy_bot):
         wait_for(
             lambda: closed_trades(bot),
             lambda n: n >= closed_after_faults + 2,
-            120,
+            180,
             "two more trades closed after the faults",
         )
 

@@ -33,6 +33,8 @@ from freqtrade_ratekit.sim import (
 from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
 from tests.helpers import wait_for
 from tests.redis_fixtures import RedisServer
+from tests.test_documents import ROUTES as DOCUMENT_ROUTES
+from tests.test_documents import validate as validate_document
 
 pytestmark = pytest.mark.e2e
 
@@ -193,6 +195,17 @@ def test_routes_carry_the_documented_figures(bot: BotProcess) -> None:
     for row in weights["endpoints"]:
         assert {"calls", "weight", "wait_s", "status_429", "status_418"} <= set(row)
     assert weights["backend"]["healthy"] is True
+
+
+def test_the_bots_openapi_describes_every_route_exactly(bot: BotProcess) -> None:
+    """The bot's own /openapi.json lists the ratekit routes; the live documents of every
+    component match their schemas with no undeclared key (see tests/test_documents.py)."""
+    openapi = requests.get(f"{bot.api_url}/openapi.json", timeout=10).json()
+    for route, (schema_name, key_fields) in DOCUMENT_ROUTES.items():
+        operation = openapi["paths"][f"/api/v1/ratekit/{route}"]["get"]
+        assert f"#/components/schemas/{schema_name}" in json.dumps(operation["responses"]["200"])
+        assert key_fields <= set(openapi["components"]["schemas"][schema_name]["properties"])
+        validate_document(get(bot, route, login(bot)).json(), schema_name, openapi)
 
 
 def test_no_route_and_no_log_line_holds_a_secret(bot: BotProcess, weights_backend: str) -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from freqtrade_ratekit.patches.exchange import rate_book_of
 from freqtrade_ratekit.sim import (
     ExchangeEmulator,
     RunningEmulator,
@@ -32,24 +33,12 @@ from freqtrade_ratekit.sim.harness import (
     BotProcess,
     find_free_port,
     make_bot_config,
+    wait_for,
 )
 
 OPEN_TRADES = 50
 SINGLE_PAIR_ENDPOINTS = {"/api/v3/ticker/24hr", "/api/v3/depth"}
 HANG_CLIENT_TIMEOUT_S = 20.0  # far below the emulator's 300 s hang: a request-path call fails
-
-
-def wait_until(
-    condition: Callable[[], Any], timeout: float, what: str, show: Callable[[], Any] = str
-) -> Any:
-    """Poll `condition` until truthy; on timeout the message carries `show()` for diagnosis."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {show()}")
 
 
 def exit_entries(bot: BotProcess) -> dict[str, dict[str, Any]]:
@@ -117,8 +106,8 @@ def fifty_trade_bot(
         try:
             bot.open_trades(OPEN_TRADES)
             open_rates(bot)  # a reader asks for every exit rate once: fetched in the background
-            wait_until(
-                lambda: len(exit_entries(bot)) >= OPEN_TRADES, 20, "50 exit rates in the cache"
+            wait_for(
+                lambda: len(exit_entries(bot)), lambda n: n >= OPEN_TRADES, 20, "50 cached rates"
             )
             yield bot, exchange
         finally:
@@ -130,8 +119,9 @@ def fifty_trade_bot(
 def test_readers_after_ttl_make_no_exchange_call_on_the_request_path(fifty_trade_bot):
     bot, exchange = fifty_trade_bot
     exchange.update(latency_ms=200)
-    wait_until(
-        lambda: all(row["state"] == "stale" for row in exit_entries(bot).values()),
+    wait_for(
+        lambda: {pair: row["state"] for pair, row in exit_entries(bot).items()},
+        lambda states: all(state == "stale" for state in states.values()),
         15,
         "every cached exit rate past its 3 s TTL",
     )
@@ -181,7 +171,7 @@ def test_pair_never_cached_answers_at_once_and_is_fetched_in_background(fifty_tr
     assert new_pair in first_read
     assert first_read[new_pair] is None  # Freqtrade's NaN for a pricing error, as JSON
 
-    fetched = wait_until(lambda: open_rates(bot)[new_pair], 10, f"{new_pair} priced")
+    fetched = wait_for(lambda: open_rates(bot)[new_pair], bool, 10, f"{new_pair} priced")
     assert fetched == exit_entries(bot)[new_pair]["rate"]
 
 
@@ -200,16 +190,17 @@ def test_delisted_pair_costs_one_call_per_negative_ttl(tmp_path):
         try:
             bot.open_trades(1)
             open_rates(bot)
-            wait_until(lambda: pair in exit_entries(bot), 10, f"{pair} cached")
+            wait_for(lambda: exit_entries(bot), lambda rows: pair in rows, 10, f"{pair} cached")
             exchange.update(unknown_symbols=[pair])
-            wait_until(
-                lambda: exit_entries(bot)[pair]["state"] == "stale",
+            # from here on every call for the pair fails; whether the first read below or an
+            # earlier one makes the one failing call, it must be the only one
+            first = time.time()
+            wait_for(
+                lambda: (exit_entries(bot)[pair], bot.log_tail(1500)),
+                lambda seen: seen[0]["state"] in ("stale", "failing"),
                 10,
                 "a stale rate",
-                show=lambda: (exit_entries(bot), bot.log_tail(1500)),
             )
-
-            first = time.time()
             for _ in range(25):
                 status, body, _ = bot.get("/api/v1/profit")
                 assert status == 200, body
@@ -236,11 +227,11 @@ def test_profit_snapshot_follows_every_trade_change(tmp_path):
         bot = start_bot(tmp_path, exchange, coingecko.url, pairs, {}, {"max_age": 600})
         try:
             # computed once after start-up, before anybody asked
-            precomputed = wait_until(lambda: snapshot_rows(bot), 20, "the start-up /profit")
+            precomputed = wait_for(lambda: snapshot_rows(bot), bool, 20, "the start-up /profit")
             assert precomputed[0]["misses"] == 1 and precomputed[0]["hits"] == 0, precomputed
             bot.open_trades(3)
-            first = wait_until(
-                lambda: (p := profit(bot))["trade_count"] == 3 and p, 10, "3 trades in /profit"
+            first = wait_for(
+                lambda: profit(bot), lambda p: p["trade_count"] == 3, 10, "3 trades in /profit"
             )
             assert first["closed_trade_count"] == 0
             assert profit(bot) == first  # unchanged data: the same answer, from the snapshot
@@ -249,11 +240,11 @@ def test_profit_snapshot_follows_every_trade_change(tmp_path):
 
             trade_id = bot.client.status()[0]["trade_id"]
             bot.client.forceexit(trade_id)
-            closed = wait_until(
-                lambda: (p := profit(bot))["closed_trade_count"] == 1 and p,
+            closed = wait_for(
+                lambda: profit(bot),
+                lambda p: p["closed_trade_count"] == 1,
                 10,
                 "the force-exit in /profit",
-                show=lambda: (profit(bot), snapshot_row(bot)),
             )
             after = snapshot_row(bot)
         finally:
@@ -337,7 +328,7 @@ def stock_and_ratekit_exchanges(frozen_market) -> Iterator[tuple[Any, Any, Any, 
         config = exchange_config(frozen_market.url, pairs, True)
         patches.activate(validate_bot_config(config))
         ratekit = ExchangeResolver.load_exchange(config, validate=False)
-        assert "_ratekit_rates" in ratekit.__dict__
+        assert rate_book_of(ratekit) is not None
         yield stock, stock_get_rate, ratekit, pairs
     finally:
         freqtrade_ratekit.uninstall()
@@ -354,7 +345,8 @@ def compare_refresh_with_stock(exchanges: tuple[Any, Any, Any, list[str]], prici
     for exchange in (stock, ratekit):
         for side in ("entry", "exit"):
             exchange._config[f"{side}_pricing"] = dict(pricing[side])
-    book = ratekit._ratekit_rates
+    book = rate_book_of(ratekit)
+    assert book is not None
     for cache in book.caches.values():
         cache.clear()
     specs = [PairSpec(pair, is_short=index >= len(pairs) // 2) for index, pair in enumerate(pairs)]

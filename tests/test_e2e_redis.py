@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +36,12 @@ from freqtrade_ratekit.sim import (
     start_exchange_emulator,
 )
 from freqtrade_ratekit.sim.harness import (
+    ORDER_BOOK_PRICING,
     BotProcess,
     enforced_weights,
     find_free_port,
     make_bot_config,
+    wait_for,
 )
 from tests.redis_fixtures import RedisServer, requires_redis
 
@@ -89,10 +91,7 @@ def shared_bot_config(
         max_open_trades=OPEN_TRADES,
         ratekit=ratekit,
         db_dir=db_dir,
-        extra={
-            "entry_pricing": {"use_order_book": True, "order_book_top": 50},
-            "exit_pricing": {"use_order_book": True, "order_book_top": 50},
-        },
+        extra=ORDER_BOOK_PRICING,
     )
 
 
@@ -142,16 +141,6 @@ def shared_bots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedBots
         exchange.stop()
         coingecko.stop()
         redis_server.stop()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll `condition` until true; returns the seconds it took."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        time.sleep(0.25)
-    return time.monotonic() - started
 
 
 def accepted_weight(log: list[dict[str, Any]], start: float, end: float) -> float:
@@ -212,9 +201,11 @@ def test_bots_keep_trading_on_a_local_share_while_redis_is_down_then_rejoin(shar
     shared_bots.redis.stop()
     down_at = time.monotonic()
     wait_for(
-        lambda: all(w["backend"]["degraded"] for w in shared_bots.weights()),
+        shared_bots.weights,
+        lambda weights: all(w["backend"]["degraded"] for w in weights),
         OUTAGE_S,
         "both bots degraded",
+        interval=0.25,
     )
     time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
     during = shared_bots.weights()
@@ -228,19 +219,25 @@ def test_bots_keep_trading_on_a_local_share_while_redis_is_down_then_rejoin(shar
     assert all(bot.process and bot.process.poll() is None for bot in shared_bots.bots)
 
     shared_bots.redis.start()  # same port, empty store
-    rejoin_s = wait_for(
-        lambda: all(
-            w["backend"]["healthy"] and not w["backend"]["degraded"] for w in shared_bots.weights()
+    restarted_at = time.monotonic()
+    wait_for(
+        shared_bots.weights,
+        lambda weights: all(
+            w["backend"]["healthy"] and not w["backend"]["degraded"] for w in weights
         ),
         REJOIN_TIMEOUT_S,
         "both bots rejoined Redis",
+        interval=0.25,
     )
+    rejoin_s = time.monotonic() - restarted_at
     calls_rejoined = sum(w["totals"]["calls"] for w in shared_bots.weights())
     # A call that was waiting on the full local share sleeps out its wait (<= one window).
     wait_for(
-        lambda: sum(w["totals"]["calls"] for w in shared_bots.weights()) > calls_rejoined,
+        lambda: sum(w["totals"]["calls"] for w in shared_bots.weights()),
+        lambda calls: calls > calls_rejoined,
         WINDOW_S + 5,
         "traffic after rejoining",
+        interval=0.25,
     )
 
     stats = shared_bots.exchange.stats(since=started)

@@ -34,6 +34,7 @@ from freqtrade_ratekit.sim.harness import (
     enforced_weights,
     find_free_port,
     make_bot_config,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load, pytest.mark.timeout(240)]
@@ -160,16 +161,18 @@ def test_an_injected_429_pauses_every_call_for_its_retry_after(greedy_bots):
     emulator = side.emulator
     injected_at = time.time()
     emulator.update(weight_limit=0, ban_strikes=100)
-    first_429: dict[str, Any] | None = None
-    deadline = time.monotonic() + 15
-    while first_429 is None and time.monotonic() < deadline:
-        first_429 = next(
-            (e for e in emulator.stats(since=injected_at)["log"] if e["status"] == 429), None
+    try:
+        first_429: dict[str, Any] = wait_for(
+            lambda: next(
+                (e for e in emulator.stats(since=injected_at)["log"] if e["status"] == 429), None
+            ),
+            bool,
+            15,
+            "a call while the limit was 0 (a 429)",
+            interval=0.01,
         )
-        if first_429 is None:
-            time.sleep(0.01)
-    emulator.update(weight_limit=WEIGHT_LIMIT)
-    assert first_429 is not None, "the bot made no call while the limit was 0"
+    finally:
+        emulator.update(weight_limit=WEIGHT_LIMIT)
     retry_after = WINDOW_S  # what the emulator sends when the call alone exceeds the limit
     pause_ends = first_429["t"] + retry_after
     time.sleep(max(0.0, pause_ends + RESUME_WITHIN_S - time.time()))

@@ -9,7 +9,6 @@ import math
 import random
 import shutil
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -40,7 +39,8 @@ from freqtrade_ratekit.fiat.store import (
 )
 from freqtrade_ratekit.redact import mask_url
 from freqtrade_ratekit.workers import MAX_PAUSE_S, parse_retry_after
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, find_free_port, ratekit_threads, wait_for
+from tests.redis_fixtures import REDIS_BINARY, RedisServer
 
 # Freqtrade's SUPPORTED_FIAT and coingecko_mapping (freqtrade 2026.9), copied so that these unit
 # tests do not need Freqtrade; the parity test below checks them against the real ones.
@@ -188,15 +188,6 @@ def make_converter(
     return BackgroundFiatConverter(**settings)
 
 
-def wait_until(condition: Any, deadline_s: float = 10.0) -> None:
-    """Poll for an outcome of background work (not a timing assertion)."""
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
-
-
 def saved_coin_list(path: Path) -> CoinList:
     coin_list = read_coin_list_file(path)
     assert coin_list is not None
@@ -212,14 +203,22 @@ def pair_info(converter: BackgroundFiatConverter, name: str) -> dict[str, Any]:
 
 def test_first_read_is_zero_and_the_worker_fetches_it_soon(gecko, tmp_path):
     converter = make_converter(gecko, tmp_path, refresh_interval=3600.0)
+    before = ratekit_threads("fiat")
     converter.start()
     try:
         assert converter.get_price("BTC", "USD") == 0.0  # Freqtrade's "unknown"
-        wait_until(lambda: converter.get_price("BTC", "USD") == 50000.0)
+        wait_for(
+            lambda: converter.get_price("BTC", "USD"),
+            lambda price: price == 50000.0,
+            10,
+            "the worker's first BTC/USD price",
+            interval=0.01,
+        )
     finally:
         converter.stop()
     assert len(gecko.calls("simple/price")) == 1
     assert not converter.is_running
+    assert not ratekit_threads("fiat") - before, "the refresh thread outlived stop()"
 
 
 def test_get_price_returns_last_value_while_coingecko_hangs(gecko, tmp_path):
@@ -251,12 +250,19 @@ def test_get_price_returns_last_value_while_coingecko_hangs(gecko, tmp_path):
 def test_stop_returns_while_a_call_is_in_flight(gecko, tmp_path):
     gecko.mode = "hang"
     converter = make_converter(gecko, tmp_path, timeout=30.0)
+    before = ratekit_threads("fiat")
     converter.start()
     converter.get_price("btc", "usd")
     assert gecko.hanging.wait(10)
+    started = time.monotonic()
     converter.stop(timeout=0.2)
+    assert time.monotonic() - started < 5  # returned, not held for the 30 s call
     assert converter.snapshot()["running"] is False
+    (thread,) = ratekit_threads("fiat") - before
+    assert thread.is_alive()  # still in its CoinGecko call...
     gecko.release.set()
+    thread.join(10)
+    assert not thread.is_alive()  # ...and gone as soon as the call returns, without another
 
 
 def test_timeout_is_an_error_not_a_wait(gecko, tmp_path, clock):
@@ -397,9 +403,7 @@ def test_missing_key_for_one_pair_does_not_spoil_the_others(gecko, tmp_path, clo
 
 
 def test_connection_refused_is_recorded(tmp_path, clock):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = find_free_port()  # bound and released: nothing listens there
     dead = FakeCoinGecko(url=f"http://127.0.0.1:{port}/api/v3")
     converter = make_converter(dead, tmp_path, clock)
     converter.get_price("btc", "usd")
@@ -639,6 +643,7 @@ class TricklingServer:
         self._stop.set()
         self._thread.join(5)
         self._listener.close()
+        assert not self._thread.is_alive(), "the trickling server's accept loop did not end"
 
 
 @pytest.fixture(params=["body", "headers"])
@@ -920,34 +925,10 @@ def test_matches_stock_freqtrade_converter(gecko, tmp_path, clock, monkeypatch):
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[int]:
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not Path(binary).exists():
+    if shutil.which(REDIS_BINARY) is None:
         pytest.skip("redis-server not installed")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    try:
-        wait_until(lambda: _redis_ready(client))
-        yield port
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(10)
-
-
-def _redis_ready(client: Any) -> bool:
-    try:
-        return bool(client.ping())
-    except Exception:
-        return False
+    with RedisServer() as server:
+        yield server.port
 
 
 class StoreFactory:
@@ -1040,9 +1021,7 @@ def test_dead_redis_falls_back_to_own_calls(gecko, tmp_path, clock, caplog):
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = find_free_port()  # bound and released: nothing listens there
     client = CountingClient(redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0)))
     converter = make_converter(gecko, tmp_path, clock, shared_store=RedisFiatStore(client))
     converter.get_price("sol", "usd")

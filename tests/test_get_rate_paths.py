@@ -10,6 +10,7 @@ from freqtrade.exchange import Exchange
 
 from freqtrade_ratekit import patches
 from freqtrade_ratekit.config import parse_settings
+from freqtrade_ratekit.patches.exchange import rate_book_of
 from freqtrade_ratekit.sim import exchange_ccxt_config
 
 TTL = 0.5
@@ -118,7 +119,7 @@ def test_the_bots_own_read_of_a_failing_pair_gets_what_stock_gives(
     `refresh=False` read got ratekit's "failed recently" PricingError and the bot exited."""
     exchange, pairs = ratekit_exchange
     pair = pairs[5]
-    book = exchange._ratekit_rates
+    book = rate_book_of(exchange)
     book.mark_failed(pair, f"{pair} absent from fetch_bids_asks answer")
     since = time.time()
     rate = exchange.get_rate(pair, refresh=False, side="entry", is_short=False)

@@ -14,6 +14,14 @@ from prometheus_client.samples import Sample
 
 from freqtrade_ratekit import __version__, metrics
 from freqtrade_ratekit.config import parse_settings
+from freqtrade_ratekit.documents import (
+    RatekitCacheEntry,
+    RatekitCacheSide,
+    RatekitFiat,
+    RatekitRateBook,
+    RatekitReaders,
+    RatekitWeights,
+)
 from freqtrade_ratekit.runtime import Runtime
 from freqtrade_ratekit.snapshots import ReaderSnapshots
 from tests.helpers import FakeClock
@@ -21,9 +29,27 @@ from tests.helpers import FakeClock
 NOW = 1_800_000_000.0
 
 
-def rate_cache_snapshot() -> dict[str, Any]:
-    def side(hits: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+def cache_entry(
+    pair: str, rate: float | None, age_s: float, state: Any, error: str | None = None
+) -> RatekitCacheEntry:
+    entry: RatekitCacheEntry = {
+        "pair": pair,
+        "rate": rate,
+        "age_s": age_s,
+        "state": state,
+        "error": error,
+        "updated_at": None if rate is None else NOW - age_s,
+        "failed_at": None if error is None else NOW - 10,
+    }
+    return entry
+
+
+def rate_cache_snapshot() -> RatekitRateBook:
+    """A complete `RateBook.snapshot()` document (every key of `documents.RatekitRateBook`)."""
+
+    def side(name: str, hits: int, entries: list[RatekitCacheEntry]) -> RatekitCacheSide:
         return {
+            "name": name,
             "size": len(entries),
             "capacity": 1000,
             "hits": hits,
@@ -41,29 +67,36 @@ def rate_cache_snapshot() -> dict[str, Any]:
     return {
         "sides": {
             "entry": side(
+                "entry",
                 88,
                 [
-                    {"pair": "BTC/USDT", "rate": 65000.5, "age_s": 12.0, "state": "fresh"},
-                    {"pair": "ETH/USDT", "rate": 3100.25, "age_s": 400.0, "state": "stale"},
-                    {
-                        "pair": "LUNA/USDT",
-                        "rate": None,
-                        "age_s": 30.0,
-                        "state": "failing",
-                        "error": "BadSymbol: binance does not have market symbol LUNA/USDT",
-                    },
+                    cache_entry("BTC/USDT", 65000.5, 12.0, "fresh"),
+                    cache_entry("ETH/USDT", 3100.25, 400.0, "stale"),
+                    cache_entry(
+                        "LUNA/USDT",
+                        None,
+                        30.0,
+                        "failing",
+                        "BadSymbol: binance does not have market symbol LUNA/USDT",
+                    ),
                 ],
             ),
-            "exit": side(40, [{"pair": "BTC/USDT", "rate": 64999.0, "age_s": 3, "state": "fresh"}]),
+            "exit": side("exit", 40, [cache_entry("BTC/USDT", 64999.0, 3, "fresh")]),
         },
         "last_prewarm": {
             "pairs": 42,
+            "requested": 43,
             "seconds": 0.35,
             "at": NOW - 120,
             "method": "bids_asks_all",
+            "cost": 4,
             "failed": 1,
             "failed_pairs": ["LUNA/USDT"],
+            "retry": 0,
+            "retry_pairs": [],
+            "error": None,
         },
+        "last_refresh": None,
         "refresher": {
             "name": "rate-refresher",
             "running": True,
@@ -73,19 +106,33 @@ def rate_cache_snapshot() -> dict[str, Any]:
             "last_error": None,
             "consecutive_failures": 0,
             "runs": 17,
+            "next_run_in_s": 30.0,
+            "pending_requests": 0,
+            "dropped_requests": 0,
+            "last_run": None,
+        },
+        "settings": {
+            "maxsize": 1000,
+            "ttl": 300,
+            "stale_ttl": 3600,
+            "negative_ttl": 300,
+            "refresh_interval": 60,
+            "prewarm_whitelist": False,
         },
     }
 
 
-def fiat_snapshot() -> dict[str, Any]:
+def fiat_snapshot() -> RatekitFiat:
     return {
         "enabled": True,
         "base_url": "https://api.coingecko.com/api/v3",
         "refresh_interval": 300,
         "stale_after": 1800,
+        "running": True,
         "pairs": [
             {
                 "pair": "btc/usd",
+                "gecko_id": "bitcoin",
                 "price": 65010.0,
                 "age_s": 45.0,
                 "state": "fresh",
@@ -94,6 +141,7 @@ def fiat_snapshot() -> dict[str, Any]:
             },
             {
                 "pair": "eth/usd",
+                "gecko_id": "ethereum",
                 "price": 3000.0,
                 "age_s": 2400.0,
                 "state": "stale",
@@ -102,6 +150,7 @@ def fiat_snapshot() -> dict[str, Any]:
             },
             {
                 "pair": "xyz/usd",
+                "gecko_id": None,
                 "price": None,
                 "age_s": None,
                 "state": "never",
@@ -109,16 +158,29 @@ def fiat_snapshot() -> dict[str, Any]:
                 "next_refresh_in_s": 60.0,
             },
         ],
-        "coin_list": {"entries": 17_123, "age_s": 86_400.0, "source": "disk", "path": "x.json"},
+        "coin_list": {
+            "entries": 17_123,
+            "age_s": 86_400.0,
+            "source": "disk",
+            "path": "x.json",
+            "last_error": None,
+        },
         "last_refresh_at": NOW - 45,
         "consecutive_failures": 2,
         "paused_until": NOW + 60,
-        "calls": {"simple_price": 12, "coins_list": 1, "errors": 4, "status_429": 3},
+        "calls": {
+            "simple_price": 12,
+            "coins_list": 1,
+            "errors": 4,
+            "status_429": 3,
+            "shared_hits": 0,
+        },
+        "shared_store": None,
     }
 
 
-def weights_snapshot() -> dict[str, Any]:
-    snapshot: dict[str, Any] = {
+def weights_snapshot() -> RatekitWeights:
+    snapshot: RatekitWeights = {
         "mode": "enforce",
         "preset": "binance",
         "headroom": 0.8,
@@ -179,6 +241,7 @@ def weights_snapshot() -> dict[str, Any]:
             },
         ],
         "totals": {"calls": 26, "weight": 86, "wait_s": 1.5, "status_429": 1, "status_418": 2},
+        "wait_histogram": {},
     }
     snapshot["wait_histogram"] = {
         "GET api/v3/ticker/bookTicker": {
@@ -194,10 +257,10 @@ def weights_snapshot() -> dict[str, Any]:
 class FakeComponent:
     """Stands in for a ratekit component: only `snapshot()` matters to metrics and routes."""
 
-    def __init__(self, snapshot: dict[str, Any]) -> None:
+    def __init__(self, snapshot: Any) -> None:
         self._snapshot = snapshot
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Any:
         return copy.deepcopy(self._snapshot)
 
 
@@ -218,7 +281,7 @@ def sample_runtime() -> Runtime:
     )
 
 
-def readers_snapshot() -> dict:
+def readers_snapshot() -> RatekitReaders:
     """A real ReaderSnapshots after one miss, two fresh reads and one stale read."""
     clock = FakeClock()
     readers = ReaderSnapshots(max_age=5, clock=clock)
@@ -390,7 +453,11 @@ def test_wait_histogram_is_cumulative_and_completed_with_inf() -> None:
 
 def test_malformed_histogram_is_skipped_not_fatal() -> None:
     snapshot = weights_snapshot()
-    snapshot["wait_histogram"]["POST api/v3/order"] = {"buckets": [[0.1, 9], [1.0, 3]], "sum": 1}
+    snapshot["wait_histogram"]["POST api/v3/order"] = {
+        "buckets": [[0.1, 9], [1.0, 3]],  # not cumulative
+        "sum": 1,
+        "count": 9,
+    }
     runtime = sample_runtime()
     runtime.weights = FakeComponent(snapshot)
 
@@ -404,7 +471,7 @@ def test_inactive_missing_and_broken_components_do_not_break_the_scrape() -> Non
     runtime = Runtime(
         settings=parse_settings({"enabled": True}),
         freqtrade_version="2026.9",
-        rate_cache=FakeComponent({"sides": {"entry": {"hits": 1}}, "last_prewarm": None}),
+        rate_cache=FakeComponent(barely_used_rate_cache()),
         fiat=None,
         weights=BrokenComponent(),
     )
@@ -423,6 +490,14 @@ def test_inactive_missing_and_broken_components_do_not_break_the_scrape() -> Non
     assert not [s for s in samples if s.name.startswith(("ratekit_fiat_", "ratekit_weight_"))]
 
 
+def barely_used_rate_cache() -> RatekitRateBook:
+    """A rate book with one read and nothing run yet."""
+    snapshot = rate_cache_snapshot()
+    snapshot["sides"] = {"entry": {**snapshot["sides"]["entry"], "hits": 1}}
+    snapshot["last_prewarm"] = None
+    return snapshot
+
+
 def test_collector_can_be_registered_in_a_callers_registry() -> None:
     registry = CollectorRegistry()
     registry.register(metrics.RatekitCollector(sample_runtime(), clock=lambda: NOW))
@@ -430,7 +505,8 @@ def test_collector_can_be_registered_in_a_callers_registry() -> None:
     assert registry.get_sample_value("ratekit_cache_hits_total", {"side": "entry"}) == 88
 
 
-def test_the_readme_lists_every_metric() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    missing = [name for name in metrics.DOCUMENTED_METRICS if f"`{name}`" not in readme]
+def test_the_docs_list_every_metric() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    reference = (docs / "rest-and-metrics.md").read_text()
+    missing = [name for name in metrics.DOCUMENTED_METRICS if f"`{name}`" not in reference]
     assert not missing, missing

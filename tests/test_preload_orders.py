@@ -6,7 +6,7 @@ import pytest
 from freqtrade.persistence import Order, Trade, init_db
 from sqlalchemy import event
 
-from freqtrade_ratekit import patches
+from freqtrade_ratekit.patches import readers
 from tests.helpers import make_trade
 
 
@@ -73,7 +73,7 @@ def test_preload_reads_them_in_one_query_with_the_same_result(database):
     Trade.session.remove()
 
     def preloaded():
-        patches._preload_open_trade_orders()
+        readers.preload_open_trade_orders()
         return statistics_reads()
 
     ours, statements = count_queries(preloaded)
@@ -82,7 +82,7 @@ def test_preload_reads_them_in_one_query_with_the_same_result(database):
 
 
 def test_preload_leaves_closed_trades_alone(database):
-    patches._preload_open_trade_orders()
+    readers.preload_open_trade_orders()
     loaded = [obj for obj in Trade.session.identity_map.values() if isinstance(obj, Trade)]
     assert len(loaded) == 20
     assert all(trade.is_open for trade in loaded)

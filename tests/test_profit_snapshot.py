@@ -9,6 +9,7 @@ from freqtrade.enums import RunMode
 from freqtrade.persistence import Trade, init_db
 
 from freqtrade_ratekit import patches, runtime
+from freqtrade_ratekit.patches import readers as reader_hooks
 from tests.helpers import make_trade, write_config
 
 
@@ -18,7 +19,7 @@ def snapshots(tmp_path):
     path = write_config(tmp_path, ratekit={"enabled": True, "readers": {"max_age": 60}})
     Configuration({"config": [str(path)]}, RunMode.OTHER).get_config()
     init_db("sqlite://")
-    readers = patches._reader_snapshots()
+    readers = reader_hooks.reader_snapshots()
     assert readers is not None and runtime.current().readers is readers
     yield readers
     Trade.session.remove()
@@ -68,7 +69,7 @@ def test_snapshots_are_off_when_configured(tmp_path):
     try:
         path = write_config(tmp_path, ratekit={"enabled": True, "readers": {"snapshot": False}})
         Configuration({"config": [str(path)]}, RunMode.OTHER).get_config()
-        assert patches._reader_snapshots() is None
+        assert reader_hooks.reader_snapshots() is None
     finally:
         patches.uninstall()
 

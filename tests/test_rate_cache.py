@@ -295,6 +295,7 @@ def test_concurrent_use_keeps_invariants() -> None:
         thread.start()
     for thread in threads:
         thread.join(60)
+    assert not [thread for thread in threads if thread.is_alive()], "a worker did not finish"
     assert not errors
     stats = cache.stats()
     assert stats["size"] <= 20

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 
 import pytest
 import requests
@@ -104,10 +105,16 @@ def test_hang_holds_requests_until_cleared(coingecko_emulator):
     worker = threading.Thread(target=call)
     worker.start()
     assert not done.wait(0.5)
+    hung_at = time.time()
     settings = requests.put(f"{coingecko_emulator.url}/_sim/settings", json={"hang": False})
     assert settings.json()["hang"] is False
     assert done.wait(10)
-    worker.join()
+    worker.join(10)
+    assert not worker.is_alive()
+    # Not merely slow to arrive: the call reached the emulator before the hang was cleared
+    # and was answered only after.
+    (entry,) = coingecko_emulator.stats()["log"]
+    assert entry["t"] < hung_at <= entry["done"]
 
 
 def test_settings_put_rejects_a_non_utf8_body_with_a_400(coingecko_emulator):

@@ -294,7 +294,8 @@ def test_hang_blocks_traffic_until_cleared_but_not_control(exchange_emulator):
     hung_at = time.time()
     requests.put(f"{exchange_emulator.url}/_sim/settings", json={"hang": False}, timeout=5)
     assert finished.wait(10)
-    worker.join()
+    worker.join(10)
+    assert not worker.is_alive()
     (entry,) = exchange_emulator.stats()["log"]
     assert entry["t"] < hung_at <= entry["done"]
 

@@ -12,7 +12,7 @@ from freqtrade_ratekit.snapshots import (
     STALE_LIMIT_FACTOR,
     ReaderSnapshots,
 )
-from tests.helpers import FakeClock, wait_for
+from tests.helpers import FakeClock, ratekit_threads, wait_for
 
 MAX_AGE = 5.0
 
@@ -166,6 +166,7 @@ def test_the_worker_thread_recomputes_after_a_change():
     source = Source()
     cleaned = threading.Event()
     snapshots = ReaderSnapshots(max_age=60, after_background=cleaned.set)
+    before = ratekit_threads(snapshots.worker.name)
     snapshots.start()
     try:
         snapshots.read("k", source)
@@ -176,6 +177,7 @@ def test_the_worker_thread_recomputes_after_a_change():
         assert cleaned.is_set()  # the worker released its resources (its DB session)
     finally:
         snapshots.stop()
+    assert not ratekit_threads(snapshots.worker.name) - before, "the worker outlived stop()"
 
 
 def test_max_age_must_be_positive():

@@ -26,7 +26,8 @@ from rich.console import Console
 
 from freqtrade_ratekit import api, metrics, runtime
 from freqtrade_ratekit.cli import status_client as status
-from tests.test_metrics import NOW, FakeComponent, sample_runtime
+from freqtrade_ratekit.sim.harness import find_free_port
+from tests.test_metrics import NOW, FakeComponent, fiat_snapshot, sample_runtime
 
 USERNAME = "freqtrader"
 PASSWORD = "s3cret-Passw0rd"
@@ -110,9 +111,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
 
 
 def closed_port_url() -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+    return f"http://127.0.0.1:{find_free_port()}"
 
 
 def credentials(password: str = PASSWORD) -> list[str]:
@@ -295,7 +294,9 @@ def test_watch_redraws_and_survives_a_failed_refresh(ratekit_server: Server) -> 
     def sleep(_: float) -> None:
         step = next(steps)
         if step == "degrade":  # the next refresh shows a new figure
-            current.fiat = FakeComponent({"pairs": [{"pair": "sol/usd", "state": "never"}]})
+            fiat = fiat_snapshot()
+            fiat["pairs"] = [{**fiat["pairs"][2], "pair": "sol/usd"}]
+            current.fiat = FakeComponent(fiat)
         elif step == "break":  # the next refresh fails: the bot stopped ratekit
             runtime.replace(None)
         else:

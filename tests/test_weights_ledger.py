@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from freqtrade_ratekit.weights import Charge, Ledger, PoolSpec, Preset, Priority, preset_for
 from freqtrade_ratekit.weights.presets import EndpointRule, PoolCharge
+from tests.helpers import wait_for
 
 POOLS = (PoolSpec("A", 10, 5, "ip"), PoolSpec("B", 7, 3, "account"))
 PRESET = Preset(
@@ -126,10 +127,7 @@ def _start_waiter(ledger: Ledger, item: Charge, granted: list[str]) -> threading
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    for _ in range(2000):
-        if ledger.waiting() > before:
-            break
-        threading.Event().wait(0.001)
+    wait_for(ledger.waiting, lambda n: n > before, 5, "the new waiter queued", interval=0.001)
     assert ledger.waiting() == before + 1
     return thread
 
@@ -137,10 +135,7 @@ def _start_waiter(ledger: Ledger, item: Charge, granted: list[str]) -> threading
 def _release_one(fake: FakeTime, ledger: Ledger, granted: list[str], expected: int) -> None:
     fake.now += 5.0
     ledger.wake()
-    for _ in range(2000):
-        if len(granted) >= expected:
-            return
-        threading.Event().wait(0.001)
+    wait_for(lambda: len(granted), lambda n: n >= expected, 5, "a waiter granted", interval=0.001)
 
 
 def test_orders_go_before_market_data_and_fifo_within_a_priority():
@@ -158,6 +153,7 @@ def test_orders_go_before_market_data_and_fifo_within_a_priority():
         assert len(granted) == expected
     for thread in threads:
         thread.join(timeout=5)
+        assert not thread.is_alive()
     assert granted == ["order", "market-1", "market-2"]
 
 
@@ -171,6 +167,7 @@ def test_a_waiter_only_waits_for_earlier_waiters_sharing_its_pools():
     fake.now += 3
     ledger.wake()
     blocked.join(timeout=5)
+    assert not blocked.is_alive()
     assert granted == ["order"]
 
 
@@ -441,15 +438,6 @@ def _waiting_thread(ledger: Ledger, item: Charge, outcome: dict[str, object]) ->
     return thread
 
 
-def _until(condition, timeout: float = 5.0) -> bool:
-    deadline = threading.Event()
-    for _ in range(int(timeout / 0.002)):
-        if condition():
-            return True
-        deadline.wait(0.002)
-    return condition()
-
-
 @pytest.mark.parametrize("error", [KeyboardInterrupt, TimeoutError, Doomed])
 def test_a_waiter_that_raises_wakes_the_one_queued_behind_it(error):
     """Two threads wait on pool A, the second behind the first; the first is interrupted.
@@ -468,13 +456,14 @@ def test_a_waiter_that_raises_wakes_the_one_queued_behind_it(error):
     ledger.acquire(charge(10))
     outcome: dict[str, object] = {}
     doomed = _waiting_thread(ledger, charge(10, name="doomed"), outcome)
-    assert _until(lambda: ledger.waiting() == 1)
+    wait_for(ledger.waiting, lambda n: n == 1, 5, "one waiter", interval=0.002)
     follower = _waiting_thread(ledger, charge(3, name="follower"), outcome)
-    assert _until(lambda: ledger.waiting() == 2)
+    wait_for(ledger.waiting, lambda n: n == 2, 5, "two waiters", interval=0.002)
     fake.now += 5  # A is empty again: room for the follower's 3, and for the doomed 10
     release_doomed.set()
     doomed.join(5)
     follower.join(5)
+    assert not doomed.is_alive() and not follower.is_alive()
     assert isinstance(outcome.get("doomed"), error)
     assert outcome.get("follower") == pytest.approx(5.0)
     assert ledger.waiting() == 0
@@ -491,9 +480,9 @@ def test_a_backend_error_for_one_waiter_is_that_waiter_s_alone(mocker):
     ledger.acquire(charge(10))
     outcome: dict[str, object] = {}
     doomed = _waiting_thread(ledger, charge(10, name="doomed"), outcome)
-    assert _until(lambda: ledger.waiting() == 1)
+    wait_for(ledger.waiting, lambda n: n == 1, 5, "one waiter", interval=0.002)
     follower = _waiting_thread(ledger, charge(3, name="follower"), outcome)
-    assert _until(lambda: ledger.waiting() == 2)
+    wait_for(ledger.waiting, lambda n: n == 2, 5, "two waiters", interval=0.002)
     real_try_admit = ledger.backend.try_admit
 
     def failing_for_the_doomed(items):
@@ -506,6 +495,7 @@ def test_a_backend_error_for_one_waiter_is_that_waiter_s_alone(mocker):
     ledger.wake()  # must not raise the doomed waiter's error into this thread
     doomed.join(5)
     follower.join(5)
+    assert not doomed.is_alive() and not follower.is_alive()
     assert isinstance(outcome.get("doomed"), Doomed)
     assert outcome.get("follower") == pytest.approx(5.0)
     assert ledger.waiting() == 0
@@ -571,11 +561,12 @@ def test_an_infinite_wait_from_the_backend_does_not_break_a_condition_wait(mocke
     ledger = Ledger(PRESET, mode="enforce", backend=backend)
     outcome: dict[str, object] = {}
     thread = _waiting_thread(ledger, charge(3, name="patient"), outcome)
-    assert _until(lambda: backend.try_admit.call_count >= 1)
+    wait_for(lambda: backend.try_admit.call_count, bool, 5, "a first try_admit", interval=0.002)
     for _ in range(3):
         ledger.wake()
         threading.Event().wait(0.01)
     thread.join(5)
+    assert not thread.is_alive()
     assert not isinstance(outcome.get("patient"), BaseException), outcome
     assert "patient" in outcome and ledger.waiting() == 0
 

@@ -23,8 +23,8 @@ from freqtrade_ratekit.weights import (
     scope_digest,
 )
 from freqtrade_ratekit.weights.presets import EndpointRule, PoolCharge
-from tests.helpers import FakeClock
-from tests.redis_fixtures import RedisServer, _free_port
+from tests.helpers import FakeClock, find_free_port
+from tests.redis_fixtures import RedisServer
 
 pytestmark = [
     pytest.mark.redis,
@@ -41,7 +41,10 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 def make_backend(
-    server: RedisServer, clock: FakeClock | None = None, bots: int = 2
+    server: RedisServer,
+    clock: FakeClock | None = None,
+    bots: int = 2,
+    client: redis.Redis | None = None,
 ) -> RedisBackend:
     return RedisBackend(
         server.url,
@@ -51,6 +54,19 @@ def make_backend(
         expected_bots=bots,
         socket_timeout_s=0.2,
         clock=clock or FakeClock(),
+        client=client,
+    )
+
+
+def redis_client(server: RedisServer) -> redis.Redis:
+    """A client configured as the backend configures its own, for a test to pass as
+    `client=` and then break (evalsha, ping) through the public handle it holds."""
+    return redis.Redis.from_url(
+        server.url,
+        socket_timeout=0.2,
+        socket_connect_timeout=0.2,
+        retry_on_timeout=False,
+        health_check_interval=0,
     )
 
 
@@ -133,7 +149,7 @@ SECRET = "pl4nted-query-secret"
 
 
 def _nothing_listening_url(form: str) -> str:
-    port = _free_port()  # bound and released: nothing listens there
+    port = find_free_port()  # bound and released: nothing listens there
     if form == "query":
         return f"redis://127.0.0.1:{port}/0?password={SECRET}&socket_keepalive=true"
     if form == "userinfo":
@@ -207,7 +223,7 @@ def test_the_backend_refuses_a_socket_timeout_that_is_not_finite_and_positive(ti
 
 @pytest.mark.parametrize("option", ["socket_timeout=nan", "socket_connect_timeout=inf"])
 def test_the_backend_refuses_a_non_finite_timeout_in_the_url(option):
-    url = f"redis://127.0.0.1:{_free_port()}/0?{option}&password={SECRET}"
+    url = f"redis://127.0.0.1:{find_free_port()}/0?{option}&password={SECRET}"
     with pytest.raises(ValueError, match=option.split("=")[0]) as refused:
         _backend_at(url)
     assert SECRET not in str(refused.value)
@@ -327,8 +343,9 @@ def test_an_error_that_ping_cannot_see_is_caught_named_and_not_unreachable(
 ):
     caplog.set_level(logging.INFO)
     clock = FakeClock()
-    backend = make_backend(redis_server, clock)
-    mocker.patch.object(backend._client, "evalsha", side_effect=error)
+    client = redis_client(redis_server)
+    backend = make_backend(redis_server, clock, client=client)
+    mocker.patch.object(client, "evalsha", side_effect=error)
     for _ in range(5):
         CALLS[call](backend)  # never raises
         clock.advance(5)
@@ -351,8 +368,9 @@ def test_an_error_that_ping_cannot_see_is_caught_named_and_not_unreachable(
 )
 def test_connection_errors_degrade_as_unreachable_and_rejoin_on_ping(redis_server, mocker, error):
     clock = FakeClock()
-    backend = make_backend(redis_server, clock)
-    failing = mocker.patch.object(backend._client, "evalsha", side_effect=error)
+    client = redis_client(redis_server)
+    backend = make_backend(redis_server, clock, client=client)
+    failing = mocker.patch.object(client, "evalsha", side_effect=error)
     assert backend.try_admit([(A, 1.0)]) == 0
     assert "unreachable" in backend.status().detail
     failing.side_effect = None
@@ -375,7 +393,8 @@ def test_a_failing_backend_never_reaches_a_ccxt_call(redis_server, mocker, caplo
     canned.thread.start()
     clock = FakeClock()
     try:
-        backend = make_backend(redis_server, clock)
+        client = redis_client(redis_server)
+        backend = make_backend(redis_server, clock, client=client)
         ledger = Ledger(preset_for("binance"), mode="enforce", backend=backend)
         api = point_at(ccxt.binance(), canned)
         instrument(api, ledger)
@@ -384,8 +403,8 @@ def test_a_failing_backend_never_reaches_a_ccxt_call(redis_server, mocker, caplo
         for _ in range(3):
             clock.advance(3600)  # every retry of Redis is due
             assert api.public_get_ticker_bookticker()[0]["symbol"] == "BTCUSDT"
-        mocker.patch.object(backend._client, "evalsha", side_effect=ValueError("encoding"))
-        mocker.patch.object(backend._client, "ping", side_effect=ValueError("encoding"))
+        mocker.patch.object(client, "evalsha", side_effect=ValueError("encoding"))
+        mocker.patch.object(client, "ping", side_effect=ValueError("encoding"))
         for _ in range(3):
             clock.advance(3600)
             assert api.public_get_ticker_bookticker()[0]["symbol"] == "BTCUSDT"

@@ -1,19 +1,32 @@
 """The tables of `freqtrade-ratekit status`: the status document as rich renderables.
 
 Apart from the client so that drawing is testable with a plain document (no server) and so
-that the demo and the live view share it. Tolerant of missing keys and sections: a bot of
-another version must still show what it has.
+that the demo and the live view share it. The JSON fetched over HTTP is typed as
+`documents.RatekitStatus` here, at the boundary, and read by key, so mypy catches a field
+renamed on the producing side. A section of another shape (a bot of another ratekit version)
+is named as unreadable instead of ending the command.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from freqtrade_ratekit.documents import (
+    RatekitCacheEntry,
+    RatekitFiat,
+    RatekitInactive,
+    RatekitRateBook,
+    RatekitReaders,
+    RatekitStatus,
+    RatekitWeights,
+    is_active,
+)
 
 USAGE_BAR_WIDTH = 10
 """Characters of a pool's usage bar: plain text, so it shows without colour (NO_COLOR, pipes)."""
@@ -27,46 +40,78 @@ _STATE_STYLES = {
 _STATE_ORDER = {"failing": 0, "never": 0, "stale": 1, "fresh": 2}
 MISSING = "-"
 
+_DocumentT = TypeVar("_DocumentT", bound=Mapping[str, Any])
+_READ_ERRORS = (KeyError, TypeError, AttributeError, ValueError)
+
 
 def render_status(
     status: Mapping[str, Any], shown_url: str, *, top: int = 10, now: float | None = None
 ) -> RenderableType:
-    """The whole status document as rich renderables; tolerant of missing keys and sections."""
+    """The whole status document (parsed JSON of `/api/v1/ratekit/status`) as renderables."""
     now = time.time() if now is None else now
-    header = Text.assemble(
-        ("ratekit ", "bold"),
-        str(status.get("version", "?")),
-        "  Freqtrade ",
-        str(status.get("freqtrade_version", "?")),
-        "  exchange ",
-        str(status.get("exchange") or "?"),
-        "  ",
-        ("enabled", "green") if status.get("enabled") else ("disabled", "red"),
-        f"  {shown_url}",
-        f"  at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}",
+    document = cast(RatekitStatus, status)
+    parts: list[RenderableType] = []
+    parts += _guarded("Status", lambda: [_header(document, shown_url, now)])
+    parts += _section(
+        lambda: document["rate_cache"],
+        "Rate cache",
+        lambda cache: _rate_cache_parts(cache, top, now),
     )
-    parts: list[RenderableType] = [header]
-    parts += _rate_cache_parts(_mapping(status.get("rate_cache")), top, now)
-    parts += _fiat_parts(_mapping(status.get("fiat")), now)
-    parts += _weights_parts(_mapping(status.get("weights")), top, now)
-    parts += _readers_parts(_mapping(status.get("readers")))
+    parts += _section(lambda: document["fiat"], "Fiat", lambda fiat: _fiat_parts(fiat, now))
+    parts += _section(
+        lambda: document["weights"], "Weights", lambda weights: _weights_parts(weights, top, now)
+    )
+    parts += _readers(document)
     return Group(*parts)
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+def _header(status: RatekitStatus, shown_url: str, now: float) -> Text:
+    return Text.assemble(
+        ("ratekit ", "bold"),
+        str(status["version"]),
+        "  Freqtrade ",
+        str(status["freqtrade_version"]),
+        "  exchange ",
+        str(status["exchange"] or "?"),
+        "  ",
+        ("enabled", "green") if status["enabled"] else ("disabled", "red"),
+        f"  {shown_url}",
+        f"  at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}",
+    )
 
 
-def _records(value: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(value, list | tuple):
+def _guarded(title: str, draw: Callable[[], list[RenderableType]]) -> list[RenderableType]:
+    try:
+        return draw()
+    except _READ_ERRORS as exc:
+        return [Text(f"{title}: unreadable document ({type(exc).__name__}: {exc})", "red")]
+
+
+def _section(
+    read: Callable[[], _DocumentT | RatekitInactive],
+    title: str,
+    draw: Callable[[_DocumentT], list[RenderableType]],
+) -> list[RenderableType]:
+    """One component's section: its tables, "not active", or why it could not be read."""
+
+    def parts() -> list[RenderableType]:
+        try:
+            section: _DocumentT | RatekitInactive | None = read()
+        except KeyError:  # a bot without this component at all
+            section = None
+        if not section or not is_active(section):
+            return [Text(f"{title}: not active", "dim")]
+        return draw(section)
+
+    return _guarded(title, parts)
+
+
+def _readers(status: RatekitStatus) -> list[RenderableType]:
+    """The /profit snapshots; nothing at all before the first reader asked (or when off)."""
+    readers = status.get("readers")
+    if not readers or not is_active(readers):
         return []
-    return [item for item in value if isinstance(item, Mapping)]
-
-
-def _inactive(section: Mapping[str, Any], title: str) -> list[RenderableType]:
-    if section and section.get("active", True) is not False:
-        return []
-    return [Text(f"{title}: not active", "dim")]
+    return _guarded("Reader snapshots", lambda: _readers_parts(readers))
 
 
 def _json_number(value: Any) -> float | None:
@@ -134,10 +179,7 @@ def _table(title: str, columns: Iterable[str], numeric: Iterable[str] = ()) -> T
     return table
 
 
-def _rate_cache_parts(cache: Mapping[str, Any], top: int, now: float) -> list[RenderableType]:
-    inactive = _inactive(cache, "Rate cache")
-    if inactive:
-        return inactive
+def _rate_cache_parts(cache: RatekitRateBook, top: int, now: float) -> list[RenderableType]:
     figures = (
         "Entries",
         "Hit ratio",
@@ -148,56 +190,58 @@ def _rate_cache_parts(cache: Mapping[str, Any], top: int, now: float) -> list[Re
         "Evictions",
     )
     table = _table("Rate cache", ("Side", *figures, "TTL fresh/stale/neg."), figures)
-    entries: list[tuple[str, Mapping[str, Any]]] = []
-    for side, side_snapshot in _mapping(cache.get("sides")).items():
-        side_figures = _mapping(side_snapshot)
-        ttls = "/".join(
-            _fmt_seconds(side_figures.get(key)) for key in ("ttl", "stale_ttl", "negative_ttl")
+    entries: list[tuple[str, RatekitCacheEntry]] = []
+    for side, side_figures in cache["sides"].items():
+        ttl, stale_ttl, negative_ttl = (
+            side_figures["ttl"],
+            side_figures["stale_ttl"],
+            side_figures["negative_ttl"],
         )
+        ttls = "/".join(_fmt_seconds(value) for value in (ttl, stale_ttl, negative_ttl))
         table.add_row(
             _text(side),
-            f"{_fmt_count(side_figures.get('size'))} / {_fmt_count(side_figures.get('capacity'))}",
-            _fmt_ratio(side_figures.get("hit_ratio")),
-            _fmt_count(side_figures.get("hits")),
-            _fmt_count(side_figures.get("misses")),
-            _fmt_count(side_figures.get("stale_reads")),
-            _fmt_count(side_figures.get("negative_hits")),
-            _fmt_count(side_figures.get("evictions")),
+            f"{_fmt_count(side_figures['size'])} / {_fmt_count(side_figures['capacity'])}",
+            _fmt_ratio(side_figures["hit_ratio"]),
+            _fmt_count(side_figures["hits"]),
+            _fmt_count(side_figures["misses"]),
+            _fmt_count(side_figures["stale_reads"]),
+            _fmt_count(side_figures["negative_hits"]),
+            _fmt_count(side_figures["evictions"]),
             ttls,
         )
-        entries += [(str(side), entry) for entry in _records(side_figures.get("entries"))]
+        entries += [(str(side), entry) for entry in side_figures["entries"]]
     parts: list[RenderableType] = [table]
 
-    prewarm = _mapping(cache.get("last_prewarm"))
+    prewarm = cache["last_prewarm"]
     if prewarm:
         line = Text(
-            f"Last pre-warm: {_fmt_count(prewarm.get('pairs'))} pairs in "
-            f"{_fmt_seconds(prewarm.get('seconds'))}, {_fmt_ago(prewarm.get('at'), now)}, "
-            f"via {prewarm.get('method') or MISSING}"
+            f"Last pre-warm: {_fmt_count(prewarm['pairs'])} pairs in "
+            f"{_fmt_seconds(prewarm['seconds'])}, {_fmt_ago(prewarm['at'], now)}, "
+            f"via {prewarm['method'] or MISSING}"
         )
-        failed, failed_pairs = _json_number(prewarm.get("failed")), prewarm.get("failed_pairs")
+        failed, failed_pairs = _json_number(prewarm["failed"]), prewarm["failed_pairs"]
         if failed:
             line.append(f", {failed:.0f} failed", "red")
             if isinstance(failed_pairs, list) and failed_pairs:
                 names = ", ".join(map(str, failed_pairs[:5]))
                 line.append(f" ({names}{', ...' if failed > 5 else ''})", "red")
-        if prewarm.get("error"):
+        if prewarm["error"]:
             line.append(f"; error: {prewarm['error']}", "red")
         parts.append(line)
     else:
         parts.append(Text("Last pre-warm: none yet", "dim"))
-    refresher = _mapping(cache.get("refresher"))
+    refresher = cache["refresher"]
     if refresher:
         line = Text(
-            f"Refresher: {'running' if refresher.get('running') else 'stopped'}, every "
-            f"{_fmt_seconds(refresher.get('interval_s'))}, {_fmt_count(refresher.get('runs'))} "
-            f"runs, last {_fmt_ago(refresher.get('last_run_at'), now)} "
-            f"({_fmt_seconds(refresher.get('last_duration_s'))})"
+            f"Refresher: {'running' if refresher['running'] else 'stopped'}, every "
+            f"{_fmt_seconds(refresher['interval_s'])}, {_fmt_count(refresher['runs'])} "
+            f"runs, last {_fmt_ago(refresher['last_run_at'], now)} "
+            f"({_fmt_seconds(refresher['last_duration_s'])})"
         )
-        failures = _json_number(refresher.get("consecutive_failures")) or 0
-        if failures or refresher.get("last_error"):
+        failures = _json_number(refresher["consecutive_failures"]) or 0
+        if failures or refresher["last_error"]:
             line.append(
-                f", {failures:.0f} failures in a row: {refresher.get('last_error') or MISSING}",
+                f", {failures:.0f} failures in a row: {refresher['last_error'] or MISSING}",
                 "red",
             )
         parts.append(line)
@@ -206,8 +250,8 @@ def _rate_cache_parts(cache: Mapping[str, Any], top: int, now: float) -> list[Re
         # the pairs that need attention first: failing, then stale, then the oldest
         entries.sort(
             key=lambda item: (
-                _STATE_ORDER.get(str(item[1].get("state")), 3),
-                -(_json_number(item[1].get("age_s")) or 0.0),
+                _STATE_ORDER.get(str(item[1]["state"]), 3),
+                -(_json_number(item[1]["age_s"]) or 0.0),
             )
         )
         shown = entries[: max(top, 0)]
@@ -216,60 +260,57 @@ def _rate_cache_parts(cache: Mapping[str, Any], top: int, now: float) -> list[Re
         for side, entry in shown:
             table.add_row(
                 _text(side),
-                _text(entry.get("pair")),
-                _fmt_rate(entry.get("rate")),
-                _fmt_seconds(entry.get("age_s")),
-                _state(entry.get("state")),
-                _text(entry.get("error")),
+                _text(entry["pair"]),
+                _fmt_rate(entry["rate"]),
+                _fmt_seconds(entry["age_s"]),
+                _state(entry["state"]),
+                _text(entry["error"]),
             )
         parts.append(table)
     return parts
 
 
-def _fiat_parts(fiat: Mapping[str, Any], now: float) -> list[RenderableType]:
-    inactive = _inactive(fiat, "Fiat")
-    if inactive:
-        return inactive
-    if fiat.get("enabled") is False:
+def _fiat_parts(fiat: RatekitFiat, now: float) -> list[RenderableType]:
+    if fiat["enabled"] is False:
         return [Text("Fiat: disabled (no fiat_display_currency)", "dim")]
     parts: list[RenderableType] = []
     numeric = ("Price", "Age", "Next refresh")
     table = _table(
         "Fiat prices", ("Pair", "Price", "Age", "State", "Next refresh", "Last error"), numeric
     )
-    for record in _records(fiat.get("pairs")):
+    for record in fiat["pairs"]:
         table.add_row(
-            _text(record.get("pair")),
-            _fmt_rate(record.get("price")),
-            _fmt_seconds(record.get("age_s")),
-            _state(record.get("state")),
-            _fmt_seconds(record.get("next_refresh_in_s")),
-            _text(record.get("last_error")),
+            _text(record["pair"]),
+            _fmt_rate(record["price"]),
+            _fmt_seconds(record["age_s"]),
+            _state(record["state"]),
+            _fmt_seconds(record["next_refresh_in_s"]),
+            _text(record["last_error"]),
         )
     parts.append(table)
 
-    calls = _mapping(fiat.get("calls"))
-    coin_list = _mapping(fiat.get("coin_list"))
+    calls = fiat["calls"]
+    coin_list = fiat["coin_list"]
     line = Text(
-        f"CoinGecko {fiat.get('base_url') or MISSING}: simple/price "
-        f"{_fmt_count(calls.get('simple_price'))}, coins/list {_fmt_count(calls.get('coins_list'))}"
-        f", errors {_fmt_count(calls.get('errors'))}, 429s {_fmt_count(calls.get('status_429'))}; "
-        f"last refresh {_fmt_ago(fiat.get('last_refresh_at'), now)}; coin list "
-        f"{_fmt_count(coin_list.get('entries'))} coins ({coin_list.get('source') or MISSING}, "
-        f"{_fmt_seconds(coin_list.get('age_s'))} old)"
+        f"CoinGecko {fiat['base_url'] or MISSING}: simple/price "
+        f"{_fmt_count(calls['simple_price'])}, coins/list {_fmt_count(calls['coins_list'])}"
+        f", errors {_fmt_count(calls['errors'])}, 429s {_fmt_count(calls['status_429'])}; "
+        f"last refresh {_fmt_ago(fiat['last_refresh_at'], now)}; coin list "
+        f"{_fmt_count(coin_list['entries'])} coins ({coin_list['source'] or MISSING}, "
+        f"{_fmt_seconds(coin_list['age_s'])} old)"
     )
-    if _paused(fiat.get("paused_until"), now):
-        line.append(f"; paused for {_fmt_seconds(fiat['paused_until'] - now)}", "yellow")
-    failures = _json_number(fiat.get("consecutive_failures")) or 0
+    paused_until = fiat["paused_until"]
+    if paused_until is not None and _paused(paused_until, now):
+        line.append(f"; paused for {_fmt_seconds(paused_until - now)}", "yellow")
+    failures = _json_number(fiat["consecutive_failures"]) or 0
     if failures:
         line.append(f"; {failures:.0f} failures in a row", "red")
     parts.append(line)
     return parts
 
 
-def _readers_parts(readers: Mapping[str, Any]) -> list[RenderableType]:
-    """The /profit snapshots; nothing at all before the first reader asked (or when off)."""
-    rows = _records(readers.get("snapshots"))
+def _readers_parts(readers: RatekitReaders) -> list[RenderableType]:
+    rows = readers["snapshots"]
     if not rows:
         return []
     numeric = ("Age", "Compute", "Fresh reads", "Stale reads", "Misses")
@@ -277,35 +318,32 @@ def _readers_parts(readers: Mapping[str, Any]) -> list[RenderableType]:
     table = _table("Reader snapshots", columns, numeric)
     for row in rows:
         table.add_row(
-            _text(row.get("call")),
-            _fmt_seconds(row.get("age_s")),
-            _state("fresh" if row.get("fresh") else "stale"),
-            _fmt_seconds(row.get("compute_s")),
-            _fmt_count(row.get("hits")),
-            _fmt_count(row.get("stale_hits")),
-            _fmt_count(row.get("misses")),
-            _text(row.get("last_error")),
+            _text(row["call"]),
+            _fmt_seconds(row["age_s"]),
+            _state("fresh" if row["fresh"] else "stale"),
+            _fmt_seconds(row["compute_s"]),
+            _fmt_count(row["hits"]),
+            _fmt_count(row["stale_hits"]),
+            _fmt_count(row["misses"]),
+            _text(row["last_error"]),
         )
     return [table]
 
 
-def _weights_parts(weights: Mapping[str, Any], top: int, now: float) -> list[RenderableType]:
-    inactive = _inactive(weights, "Weights")
-    if inactive:
-        return inactive
-    headroom = _json_number(weights.get("headroom"))
+def _weights_parts(weights: RatekitWeights, top: int, now: float) -> list[RenderableType]:
+    headroom = _json_number(weights["headroom"])
     parts: list[RenderableType] = [
         Text(
-            f"Weights: mode {weights.get('mode') or MISSING}, preset "
-            f"{weights.get('preset') or MISSING}, headroom "
+            f"Weights: mode {weights['mode'] or MISSING}, preset "
+            f"{weights['preset'] or MISSING}, headroom "
             f"{MISSING if headroom is None else f'{headroom:.0%}'}, exchange "
-            f"{weights.get('exchange') or MISSING}",
+            f"{weights['exchange'] or MISSING}",
             "bold",
         )
     ]
-    backend = _mapping(weights.get("backend"))
+    backend = weights["backend"]
     if backend:
-        healthy, degraded = backend.get("healthy"), backend.get("degraded")
+        healthy, degraded = backend["healthy"], backend["degraded"]
         state = (
             ("degraded (local share)", "bold red")
             if degraded
@@ -315,22 +353,22 @@ def _weights_parts(weights: Mapping[str, Any], top: int, now: float) -> list[Ren
         )
         line = Text.assemble(
             "Backend: ",
-            str(backend.get("kind") or MISSING),
-            f", scope {backend.get('scope') or MISSING}, ",
+            str(backend["kind"] or MISSING),
+            f", scope {backend['scope'] or MISSING}, ",
             state,
         )
-        if backend.get("detail"):
+        if backend["detail"]:
             line.append(f" - {backend['detail']}")
         parts.append(line)
 
-    pools = _records(weights.get("pools"))
+    pools = weights["pools"]
     if pools:
         numeric = ("Used", "Admits", "Limit", "Server", "429", "418")
         columns = ("Pool", "Scope", "Usage", *numeric[:4], "Paused", "429", "418")
         table = _table("Pools", columns, numeric)
         for pool in pools:
-            used = _json_number(pool.get("used"))
-            capacity = _json_number(pool.get("effective_limit")) or _json_number(pool.get("limit"))
+            used = _json_number(pool["used"])
+            capacity = _json_number(pool["effective_limit"]) or _json_number(pool["limit"])
             share = used / capacity if used is not None and capacity else None
             bar: RenderableType = MISSING
             if share is not None:
@@ -341,47 +379,46 @@ def _weights_parts(weights: Mapping[str, Any], top: int, now: float) -> list[Ren
                     + Text("░" * (USAGE_BAR_WIDTH - filled), "dim")
                     + Text(f" {_fmt_ratio(share)}")
                 )
-            paused_until = pool.get("paused_until")
             table.add_row(
-                _text(pool.get("name")),
-                _text(pool.get("scope")),
+                _text(pool["name"]),
+                _text(pool["scope"]),
                 bar,
-                _fmt_count(pool.get("used")),
-                _fmt_count(pool.get("effective_limit")),
-                Text(f"{_fmt_count(pool.get('limit'))} / {_fmt_seconds(pool.get('interval_s'))}"),
-                _fmt_count(pool.get("server_used")),
-                Text("yes", "bold red") if _paused(paused_until, now) else Text("no"),
-                _fmt_count(pool.get("status_429")),
-                _fmt_count(pool.get("status_418")),
+                _fmt_count(pool["used"]),
+                _fmt_count(pool["effective_limit"]),
+                Text(f"{_fmt_count(pool['limit'])} / {_fmt_seconds(pool['interval_s'])}"),
+                _fmt_count(pool["server_used"]),
+                Text("yes", "bold red") if _paused(pool["paused_until"], now) else Text("no"),
+                _fmt_count(pool["status_429"]),
+                _fmt_count(pool["status_418"]),
             )
         parts.append(table)
 
-    endpoints = _records(weights.get("endpoints"))
+    endpoints = list(weights["endpoints"])
     if endpoints:
-        endpoints.sort(key=lambda record: -(_json_number(record.get("weight")) or 0.0))
+        endpoints.sort(key=lambda record: -(_json_number(record["weight"]) or 0.0))
         shown = endpoints[: max(top, 0)]
         figures = ("Calls", "Weight", "Waited", "429", "418")
         title = f"Endpoints by weight ({len(shown)} of {len(endpoints)})"
         table = _table(title, ("Endpoint", *figures), figures)
         for record in shown:
             table.add_row(
-                _text(record.get("endpoint")),
-                _fmt_count(record.get("calls")),
-                _fmt_count(record.get("weight")),
-                _fmt_seconds(record.get("wait_s")),
-                _fmt_count(record.get("status_429")),
-                _fmt_count(record.get("status_418")),
+                _text(record["endpoint"]),
+                _fmt_count(record["calls"]),
+                _fmt_count(record["weight"]),
+                _fmt_seconds(record["wait_s"]),
+                _fmt_count(record["status_429"]),
+                _fmt_count(record["status_418"]),
             )
-        totals = _mapping(weights.get("totals"))
+        totals = weights["totals"]
         if totals:
             table.add_section()
             table.add_row(
                 Text("total", "bold"),
-                _fmt_count(totals.get("calls")),
-                _fmt_count(totals.get("weight")),
-                _fmt_seconds(totals.get("wait_s")),
-                _fmt_count(totals.get("status_429")),
-                _fmt_count(totals.get("status_418")),
+                _fmt_count(totals["calls"]),
+                _fmt_count(totals["weight"]),
+                _fmt_seconds(totals["wait_s"]),
+                _fmt_count(totals["status_429"]),
+                _fmt_count(totals["status_418"]),
             )
         parts.append(table)
     return parts

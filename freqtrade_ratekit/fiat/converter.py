@@ -27,8 +27,9 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from freqtrade_ratekit.documents import FiatState, RatekitFiat, RatekitFiatPair
 from freqtrade_ratekit.fiat.coin_list import CoinList, read_coin_list_file, write_coin_list_file
 from freqtrade_ratekit.fiat.coingecko import (
     DEFAULT_RETRY_AFTER,
@@ -594,15 +595,17 @@ class BackgroundFiatConverter:
 
     # ------------------------------------------------------------------ REST contract
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> RatekitFiat:
         """The `/api/v1/ratekit/fiat` document. Holds no secret: the base URL is masked."""
         now = self._clock()
         with self._lock:
             next_refresh_in = max(0.0, self._next_round_at - now)
-            pairs = []
+            pairs: list[RatekitFiatPair] = []
             for pair in sorted(self._pairs.values(), key=lambda p: p.name):
                 age = None if pair.fetched_at is None else max(0.0, now - pair.fetched_at)
-                state = "never" if age is None else "fresh" if age < self._stale_after else "stale"
+                state: FiatState = (
+                    "never" if age is None else "fresh" if age < self._stale_after else "stale"
+                )
                 pairs.append(
                     {
                         "pair": pair.name,

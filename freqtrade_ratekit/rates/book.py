@@ -1,7 +1,10 @@
 """The rates of one exchange: entry and exit caches, their refresher, reader answers, figures.
 
 Plain code: the Freqtrade-specific parts (open trades, ccxt calls, the stock rate formula)
-come in as callables from `patches.py`, so this is testable without a bot.
+come in as callables (built by `wiring.build_rate_book`), so this is testable without a bot.
+
+Threads: the refresher's worker and every pre-warm thread belong to the book; `stop()` ends
+and joins them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from freqtrade_ratekit.config import RateCacheSettings
+from freqtrade_ratekit.documents import RatekitRateBook
 from freqtrade_ratekit.rates.cache import CachedRate, RateCache
 from freqtrade_ratekit.rates.refresher import (
     MarketData,
@@ -22,11 +26,14 @@ from freqtrade_ratekit.rates.refresher import (
     pairs_due,
 )
 from freqtrade_ratekit.rates.sources import TickerSource
-from freqtrade_ratekit.workers import Backoff
+from freqtrade_ratekit.workers import Backoff, join_thread
 
 logger = logging.getLogger(__name__)
 
 SIDES = ("entry", "exit")
+
+JOIN_TIMEOUT_S = 5.0
+"""How long `stop()` waits for a pre-warm in flight (one batched exchange call)."""
 
 
 def refresh_backoff(refresh_interval: float) -> Backoff:
@@ -63,6 +70,8 @@ class RateBook:
         self._open_trades = open_trades
         self._whitelist: tuple[str, ...] = ()
         self._lock = threading.Lock()
+        self._prewarms: set[threading.Thread] = set()
+        self._stopping = False
         self.last_prewarm: RefreshReport | None = None
         # refresh pairs that would go stale before the next periodic run
         self._horizon = min(settings.ttl, settings.refresh_interval * 1.5)
@@ -115,10 +124,20 @@ class RateBook:
 
     # -- background work -------------------------------------------------------------------
     def start(self) -> None:
+        with self._lock:
+            self._stopping = False
         self.refresher.start()
 
-    def stop(self) -> None:
-        self.refresher.stop()
+    def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
+        """Stop the refresher and join it and every pre-warm thread (up to `timeout` s each:
+        a call in flight is not interrupted). True when they all ended."""
+        with self._lock:
+            self._stopping = True
+            prewarms = list(self._prewarms)
+        ended = self.refresher.stop(timeout)
+        for thread in prewarms:
+            ended = join_thread(thread, timeout) and ended
+        return ended
 
     def prewarm(self) -> RefreshReport:
         report = self.refresher.refresh()
@@ -134,21 +153,32 @@ class RateBook:
         return report
 
     def prewarm_in_background(self, then: Callable[[], None] | None = None) -> None:
-        """Pre-warm in a thread of its own; `then` runs in it afterwards, with the rates in."""
-        threading.Thread(
-            target=self._prewarm_quietly, args=(then,), name="ratekit-prewarm", daemon=True
-        ).start()
+        """Pre-warm in a thread of its own; `then` runs in it afterwards, with the rates in.
+
+        The thread is the book's: `stop()` joins it (and a stopped book starts none)."""
+        with self._lock:
+            if self._stopping:
+                return
+            thread = threading.Thread(
+                target=self._prewarm_quietly, args=(then,), name="ratekit-prewarm", daemon=True
+            )
+            self._prewarms.add(thread)
+            thread.start()
 
     def _prewarm_quietly(self, then: Callable[[], None] | None) -> None:
         try:
-            self.prewarm()
-        except Exception as exc:  # the periodic refresher retries with backoff
-            logger.warning("ratekit pre-warm failed: %s", exc)
-        if then is not None:
-            then()
+            try:
+                self.prewarm()
+            except Exception as exc:  # the periodic refresher retries with backoff
+                logger.warning("ratekit pre-warm failed: %s", exc)
+            if then is not None and not self._stopping:
+                then()
+        finally:
+            with self._lock:
+                self._prewarms.discard(threading.current_thread())
 
     # -- figures ---------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> RatekitRateBook:
         last_run = self.refresher.last_run
         return {
             "sides": {side: cache.snapshot() for side, cache in self.caches.items()},

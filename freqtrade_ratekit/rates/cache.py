@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from cachetools import Cache, LRUCache
 
+from freqtrade_ratekit.documents import RatekitCacheEntry, RatekitCacheSide, RatekitCacheStats
+
 ReadState = Literal["fresh", "stale", "failing", "missing"]
 EntryState = Literal["fresh", "stale", "failing"]
 
@@ -324,7 +326,7 @@ class RateCache(MutableMapping[str, float]):
 
     # -- figures ----------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> RatekitCacheStats:
         with self._lock:
             self._sweep(self._timer())
             reads = self._hits + self._misses
@@ -343,12 +345,12 @@ class RateCache(MutableMapping[str, float]):
                 "negative_ttl": self.negative_ttl,
             }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> RatekitCacheSide:
         """`stats()` plus `entries()`: one side's section of the ratekit cache route."""
         with self._lock:
             return {**self.stats(), "entries": self.entries()}
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[RatekitCacheEntry]:
         """Every entry held, sorted by pair; a failing entry without a showable rate has rate None.
 
         `updated_at` / `failed_at` are wall-clock timestamps (seconds since the epoch).
@@ -356,7 +358,7 @@ class RateCache(MutableMapping[str, float]):
         with self._lock:
             now = self._timer()
             self._sweep(now)
-            rows = []
+            rows: list[RatekitCacheEntry] = []
             for pair, entry in sorted(self._lru.snapshot(), key=lambda item: item[0]):
                 showable = self._is_showable(entry, now)
                 state: EntryState

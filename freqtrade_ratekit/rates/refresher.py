@@ -20,6 +20,7 @@ from typing import Any
 
 import ccxt
 
+from freqtrade_ratekit.documents import RatekitRefresherStatus, RatekitRefreshReport
 from freqtrade_ratekit.rates.cache import RateCache
 from freqtrade_ratekit.rates.sources import TickerSource, merge_tickers
 from freqtrade_ratekit.workers import Backoff, PeriodicWorker, describe_error
@@ -79,7 +80,7 @@ class RefreshReport:
     retry: Mapping[str, str] = field(default_factory=dict)  # transient, tried again next run
     error: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> RatekitRefreshReport:
         return {
             "pairs": len(self.stored),
             "requested": len(self.requested),
@@ -433,7 +434,7 @@ class RateRefresher:
     def last_run(self) -> RefreshReport | None:
         return self._last_run
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RatekitRefresherStatus:
         with self._pending_lock:
             pending = len(self._pending)
             dropped = self._dropped_requests

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import requests
 
@@ -33,6 +34,8 @@ RATEKIT_MODULE = "freqtrade_ratekit.cli"
 STOCK_MODULE = "freqtrade_ratekit.sim.stock"
 LOG_TAIL_CHARS = 4000
 
+T = TypeVar("T")
+
 
 class BotError(RuntimeError):
     """The bot did not start, or refused a request; the message carries the log tail."""
@@ -47,13 +50,16 @@ still work): its `handle_trade` would otherwise re-price every open trade each i
 `refresh=True`, in stock and ratekit alike, hiding what REST reads cost."""
 
 
-GREEDY_TRADING: dict[str, Any] = {
-    "timeframe": "1m",
+ORDER_BOOK_PRICING: dict[str, Any] = {
     "entry_pricing": {"use_order_book": True, "order_book_top": 50},
     "exit_pricing": {"use_order_book": True, "order_book_top": 50},
 }
+"""Config overrides that price every open trade from an order book (depth weight 5, 50 levels)
+on each loop iteration instead of from a ticker."""
+
+GREEDY_TRADING: dict[str, Any] = {"timeframe": "1m", **ORDER_BOOK_PRICING}
 """Config overrides for a bot that spends weight fast: 1-minute candles, and every open trade
-priced from an order book (depth weight 5) on each loop iteration, as greedy bots do."""
+priced from an order book (`ORDER_BOOK_PRICING`) on each loop iteration, as greedy bots do."""
 
 
 def enforced_weights(headroom: float, limit: int, window_s: float, **shared: Any) -> dict[str, Any]:
@@ -69,9 +75,34 @@ def enforced_weights(headroom: float, limit: int, window_s: float, **shared: Any
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (bound and released: free, not reserved)."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for(
+    read: Callable[[], T],
+    done: Callable[[T], object],
+    timeout: float,
+    what: str,
+    *,
+    interval: float = 0.1,
+) -> T:
+    """Poll `read` every `interval` s until `done(value)` holds and return that value.
+
+    The one poll loop of the tests, the benchmarks and the harness: on timeout it raises an
+    `AssertionError` whose message names `what` and carries the last value read. `read` is
+    called once more after the deadline, so a slow `read` still gets a last chance.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {timeout:g}s; last value: {value!r}")
+        time.sleep(interval)
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -316,10 +347,13 @@ class BotProcess:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.5)
-        while self.open_trade_count() < n:
-            if time.monotonic() > deadline:
-                raise BotError(f"only {self.open_trade_count()} of {n} trades open")
-            time.sleep(0.2)
+        remaining = max(0.0, deadline - time.monotonic())
+        try:
+            wait_for(
+                self.open_trade_count, lambda m: m >= n, remaining, f"{n} trades open", interval=0.2
+            )
+        except AssertionError as exc:
+            raise BotError(str(exc)) from None
         return entered
 
     def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:

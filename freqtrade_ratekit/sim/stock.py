@@ -18,7 +18,7 @@ COINGECKO_URL_ENV = "RATEKIT_SIM_COINGECKO_URL"
 def main(argv: Sequence[str] | None = None) -> None:
     url = os.environ.get(COINGECKO_URL_ENV)
     if url:
-        from freqtrade_ratekit.patches import redirect_coingecko
+        from freqtrade_ratekit.sim.redirect import redirect_coingecko
 
         redirect_coingecko(url)
     from freqtrade.main import main as freqtrade_main

@@ -61,6 +61,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from freqtrade_ratekit.documents import (
+    RatekitEndpoint,
+    RatekitPool,
+    RatekitWaitHistogram,
+    RatekitWeights,
+)
 from freqtrade_ratekit.weights.backends import Backend, MemoryBackend, WindowSpec
 from freqtrade_ratekit.weights.headers import header_value, parse_usage
 from freqtrade_ratekit.weights.presets import (
@@ -137,12 +143,14 @@ class _EndpointStats:
     status_418: int = 0
     wait_counts: list[int] = field(default_factory=lambda: [0] * len(WAIT_BUCKETS_S))
 
-    def histogram(self) -> dict[str, Any]:
+    def histogram(self) -> RatekitWaitHistogram:
         """Cumulative Prometheus-style buckets of the time calls waited for admission."""
         cumulative = list(itertools.accumulate(self.wait_counts))
+        buckets: list[list[float | str]] = [
+            [le, count] for le, count in zip(WAIT_BUCKETS_S, cumulative, strict=True)
+        ]
         return {
-            "buckets": [[le, count] for le, count in zip(WAIT_BUCKETS_S, cumulative, strict=True)]
-            + [["+Inf", self.calls]],
+            "buckets": [*buckets, ["+Inf", self.calls]],
             "sum": self.wait_s,
             "count": self.calls,
         }
@@ -497,7 +505,7 @@ class Ledger:
         )
 
     # ------------------------------------------------------------------------ reporting
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> RatekitWeights:
         """The REST document served at /api/v1/ratekit/weights. Holds no secrets."""
         now_wall = self._wall()
         with self._cond:
@@ -508,7 +516,7 @@ class Ledger:
             }
         backend_status = self.backend.status()
         usage = getattr(self.backend, "usage", None)  # a backend without it enforces the window
-        pool_rows = []
+        pool_rows: list[RatekitPool] = []
         for state in pools:
             if callable(usage):
                 used, capacity = usage(state.window)
@@ -531,7 +539,7 @@ class Ledger:
                     "status_418": state.status_418,
                 }
             )
-        endpoint_rows = [
+        endpoint_rows: list[RatekitEndpoint] = [
             {
                 "endpoint": name,
                 "calls": stats.calls,

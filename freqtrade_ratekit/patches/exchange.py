@@ -1,0 +1,289 @@
+"""Target the exchange: weight accounting on every ccxt client (`Exchange._init_ccxt`), the
+rate caches and their refresher (`Exchange.__init__` / `get_rate` / `close`), and the
+pre-warm triggers of the running bot (`FreqtradeBot.startup` / `_refresh_active_whitelist`).
+
+Only a trading bot (dry or live) is patched; the components are built by `wiring`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any
+
+from freqtrade_ratekit import runtime, wiring
+from freqtrade_ratekit.config import RatekitSettings
+from freqtrade_ratekit.patches._patcher import LOCK, PATCHER
+from freqtrade_ratekit.patches._state import active_runtime, trading
+from freqtrade_ratekit.patches.readers import is_reader_path, precompute_profit
+from freqtrade_ratekit.rates.book import RateBook
+from freqtrade_ratekit.workers import join_thread
+
+logger = logging.getLogger(__name__)
+
+TARGET = PATCHER.target("exchange")
+
+PROFIT_JOIN_TIMEOUT_S = 5.0
+"""How long stopping waits for the start-up /profit computation (a database read)."""
+
+
+def _instrument() -> None:
+    from freqtrade.exchange import Exchange
+    from freqtrade.freqtradebot import FreqtradeBot
+
+    TARGET.replace(Exchange, "_init_ccxt", _wrap_init_ccxt(Exchange._init_ccxt))
+    stock_get_rate = Exchange.get_rate
+    TARGET.replace(Exchange, "__init__", _wrap_init(Exchange.__init__, stock_get_rate))
+    TARGET.replace(Exchange, "get_rate", _wrap_get_rate(stock_get_rate))
+    TARGET.replace(Exchange, "close", _wrap_close(Exchange.close))
+    TARGET.replace(FreqtradeBot, "startup", _wrap_startup(FreqtradeBot.startup))
+    TARGET.replace(
+        FreqtradeBot,
+        "_refresh_active_whitelist",
+        _wrap_whitelist(FreqtradeBot._refresh_active_whitelist),
+    )
+
+
+def _uninstrument() -> None:
+    TARGET.restore()
+
+
+# --- weights ------------------------------------------------------------------------------
+
+
+def _wrap_init_ccxt(original: Any) -> Any:
+    """Charge every ccxt REST call of a trading bot (sync, async and ws clients) to its pools."""
+
+    @functools.wraps(original)
+    def _init_ccxt(
+        self: Any, exchange_config: dict[str, Any], sync: bool, ccxt_kwargs: dict[str, Any]
+    ) -> Any:
+        api = original(self, exchange_config, sync, ccxt_kwargs)
+        rt = active_runtime()
+        if rt is not None and rt.settings.weights.mode != "off" and trading(self._config):
+            from freqtrade_ratekit.weights import instrument
+
+            instrument(api, _ledger_for(rt, api, exchange_config, self.trading_mode.value))
+        return api
+
+    return _init_ccxt
+
+
+def _ledger_for(
+    rt: runtime.Runtime, api: Any, exchange_config: dict[str, Any], trading_mode: str
+) -> Any:
+    """One ledger per bot and exchange, shared by its sync, async and websocket clients."""
+    from freqtrade.exceptions import OperationalException
+
+    from freqtrade_ratekit.weights import Ledger
+
+    with LOCK:
+        ledger = rt.weights
+        if isinstance(ledger, Ledger) and ledger.preset.exchange_id == api.id:
+            return ledger
+        try:
+            ledger = wiring.build_ledger(
+                rt.settings,
+                exchange_id=api.id,
+                trading_mode=trading_mode,
+                rate_limit_ms=api.rateLimit,
+                account=exchange_config.get("key") or exchange_config.get("apiKey") or "no-key",
+                on_stop=rt.on_stop,
+            )
+        except wiring.WiringError as exc:
+            raise OperationalException(str(exc)) from None
+        rt.weights = ledger
+        rt.exchange_id = api.id
+        return ledger
+
+
+# --- rates --------------------------------------------------------------------------------
+
+
+def _wrap_init(original: Any, stock_get_rate: Any) -> Any:
+    @functools.wraps(original)
+    def __init__(self: Any, config: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original(self, config, *args, **kwargs)
+        rt = active_runtime()
+        if rt is not None and trading(self._config):
+            _attach_rate_book(self, rt, stock_get_rate)
+
+    return __init__
+
+
+def _wrap_get_rate(original: Any) -> Any:
+    @functools.wraps(original)
+    def get_rate(
+        self: Any,
+        pair: str,
+        refresh: bool,
+        side: str,
+        is_short: bool,
+        order_book: Any = None,
+        ticker: Any = None,
+    ) -> float:
+        book = self.__dict__.get("_ratekit_rates")
+        if book is None:
+            return original(self, pair, refresh, side, is_short, order_book, ticker)
+        if not refresh and (cached := _serve_from_memory(book, pair, side, is_short)):
+            return cached
+        try:
+            return original(self, pair, refresh, side, is_short, order_book, ticker)
+        except Exception as exc:
+            _remember_failure(book, pair, exc)
+            raise
+
+    return get_rate
+
+
+def _wrap_close(original: Any) -> Any:
+    @functools.wraps(original)
+    def close(self: Any) -> None:
+        book = self.__dict__.get("_ratekit_rates")
+        if book is not None:
+            book.stop()
+        original(self)
+
+    return close
+
+
+def _wrap_startup(original: Any) -> Any:
+    @functools.wraps(original)
+    def startup(self: Any) -> None:
+        original(self)
+        after_startup(self)
+
+    return startup
+
+
+def after_startup(bot: Any) -> None:
+    """The database is up now: open trades are known. Pre-warm their rates, then compute
+    /profit once, in the background; the rate book (pre-warm) or the runtime owns the thread."""
+    rt = active_runtime()
+    if rt is None:
+        return
+    book = bot.exchange.__dict__.get("_ratekit_rates")
+    profit = functools.partial(precompute_profit, bot)
+    if book is not None and book.settings.prewarm:
+        book.prewarm_in_background(then=profit)
+    else:
+        thread = threading.Thread(target=profit, name="ratekit-profit", daemon=True)
+        thread.start()
+
+        def join_profit() -> None:
+            join_thread(thread, PROFIT_JOIN_TIMEOUT_S)
+
+        rt.on_stop(join_profit)
+
+
+def _wrap_whitelist(original: Any) -> Any:
+    @functools.wraps(original)
+    def _refresh_active_whitelist(self: Any, *args: Any, **kwargs: Any) -> list[str]:
+        whitelist = original(self, *args, **kwargs)
+        book = self.exchange.__dict__.get("_ratekit_rates")
+        if book is not None and book.set_whitelist(whitelist) and book.settings.prewarm_whitelist:
+            book.prewarm_in_background()
+        return whitelist
+
+    return _refresh_active_whitelist
+
+
+def rate_book_of(exchange: Any) -> RateBook | None:
+    """The rate book ratekit attached to a Freqtrade `Exchange`, None when it has none."""
+    book = exchange.__dict__.get("_ratekit_rates")
+    return book if isinstance(book, RateBook) else None
+
+
+def _serve_from_memory(book: RateBook, pair: str, side: str, is_short: bool) -> float | None:
+    """Rules 2 and 4 for reader reads; None falls through to stock get_rate.
+
+    A reader (REST, Telegram: both catch PricingError and show NaN) gets a fresh or stale
+    rate from memory, or a PricingError at once while the pair is fetched in the background;
+    a pair that failed within the negative TTL gets the remembered error. Every other
+    `refresh=False` read is the bot's own (a fill or exit notification, which catches
+    nothing): it goes through stock, which answers a fresh cached rate or fetches, so ratekit
+    never raises there an error that stock would not have raised.
+    """
+    from freqtrade.exceptions import PricingError
+
+    if not is_reader_path():
+        return None
+    hit = book.reader_rate(pair, side, is_short)
+    if hit.rate is not None:
+        return float(hit.rate)
+    reason = hit.error or "not cached yet, fetching in the background"
+    raise PricingError(f"{side.capitalize()}-Rate for {pair}: {reason}")
+
+
+def _remember_failure(book: RateBook, pair: str, exc: Exception) -> None:
+    """Negative-cache a pair only on the exchange's word (`ExchangeError`: not available,
+    bad symbol). A PricingError ("rate was empty") may be one malformed answer: not a verdict."""
+    from freqtrade.exceptions import ExchangeError
+
+    from freqtrade_ratekit.rates.refresher import is_transient_error
+    from freqtrade_ratekit.workers import describe_error
+
+    if isinstance(exc, ExchangeError) and not is_transient_error(exc):
+        book.mark_failed(pair, describe_error(exc))
+
+
+def _attach_rate_book(exchange: Any, rt: runtime.Runtime, stock_get_rate: Any) -> None:
+    """Replace the exchange's two FtTTLCaches with ratekit's, and start their refresher."""
+    from freqtrade.persistence import Trade
+
+    from freqtrade_ratekit.rates.refresher import MarketData, PairSpec
+
+    config = exchange._config
+    settings: RatekitSettings = rt.settings
+
+    def open_trades() -> list[PairSpec]:
+        if getattr(Trade, "session", None) is None:  # no database (yet): no open trades
+            return []
+        try:
+            return [PairSpec(t.pair, bool(t.is_short)) for t in Trade.get_open_trades()]
+        finally:
+            Trade.session.remove()  # the refresher thread's own session, never the bot's
+
+    def fetch_order_book(pair: str) -> Any:
+        top = max(
+            config.get("entry_pricing", {}).get("order_book_top", 1),
+            config.get("exit_pricing", {}).get("order_book_top", 1),
+        )
+        return exchange.fetch_l2_order_book(pair, top)
+
+    def store_rates(spec: PairSpec, data: MarketData) -> None:
+        # Freqtrade's own formula, fed with the batched data: identical to a fresh fetch
+        for side in ("entry", "exit"):
+            stock_get_rate(
+                exchange,
+                spec.pair,
+                True,
+                side,
+                spec.is_short,
+                order_book=data.order_book,
+                ticker=data.ticker,
+            )
+
+    book = wiring.build_rate_book(
+        settings,
+        api=exchange._api,
+        open_trades=open_trades,
+        fetch_order_book=fetch_order_book,
+        store_rates=store_rates,
+        entry_pricing=lambda: config.get("entry_pricing", {}),
+        exit_pricing=lambda: config.get("exit_pricing", {}),
+        tickers_have_bid_ask=exchange._ft_has.get("tickers_have_bid_ask", True),
+    )
+    with exchange._cache_lock:
+        exchange._entry_rate_cache = book.caches["entry"]
+        exchange._exit_rate_cache = book.caches["exit"]
+    exchange._ratekit_rates = book
+    book.start()  # readers' background fetches work even before (or without) bot startup
+    rt.rate_cache = book
+    rt.exchange_id = exchange._api.id
+
+    def stop_book() -> None:
+        book.stop()
+
+    rt.on_stop(stop_book)

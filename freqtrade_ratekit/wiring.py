@@ -1,0 +1,196 @@
+"""Builds ratekit's components from its settings: no Freqtrade import, testable alone.
+
+`patches/` gathers what only Freqtrade knows (the exchange's ccxt client and id, its open
+trades, its stock rate formula, its coingecko section and fiat tables) and hands it here as
+plain values and callables. Everything a component needs to be torn down again (a Redis
+client, a backend's connection) is registered through `on_stop` (the runtime's, in the bot),
+so whoever owns the component's life owns its cleanup too.
+
+- `build_ledger`        the weight ledger: preset resolution, memory or Redis backend
+- `build_rate_book`     the rate caches of one exchange and their refresher
+- `build_fiat_converter` the background fiat converter, with a Redis store shared by the bots
+                        of a scope when the weights backend is Redis
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from freqtrade_ratekit.config import RatekitSettings
+from freqtrade_ratekit.fiat.converter import BackgroundFiatConverter
+from freqtrade_ratekit.fiat.store import RedisFiatStore
+from freqtrade_ratekit.rates.book import RateBook
+from freqtrade_ratekit.rates.refresher import MarketData, PairSpec, pricing_needs
+from freqtrade_ratekit.rates.sources import TickerSource, choose_ticker_source
+from freqtrade_ratekit.weights import (
+    Backend,
+    Ledger,
+    MemoryBackend,
+    RedisBackend,
+    preset_for,
+    scope_digest,
+)
+
+logger = logging.getLogger(__name__)
+
+OnStop = Callable[[Callable[[], None]], None]
+"""Registers a cleanup to run when the bot's ratekit stops (`Runtime.on_stop`)."""
+
+
+class WiringError(ValueError):
+    """A setting the components refuse (a pool, URL or bound): the message names it, masked."""
+
+
+def _no_cleanup(_stopper: Callable[[], None]) -> None:
+    """`on_stop` for callers that tear nothing down (tests, tools)."""
+
+
+# --- weights ------------------------------------------------------------------------------
+
+
+def build_ledger(
+    settings: RatekitSettings,
+    *,
+    exchange_id: str,
+    trading_mode: str,
+    rate_limit_ms: float,
+    account: str = "no-key",
+    on_stop: OnStop = _no_cleanup,
+) -> Ledger:
+    """One bot's weight ledger for exchange `exchange_id` (a ccxt id).
+
+    `account` (the API key, never stored: only its digest is) scopes the per-account pools in
+    Redis. Raises WiringError naming the bad setting.
+    """
+    weights = settings.weights
+    try:
+        preset = preset_for(
+            exchange_id,
+            trading_mode=trading_mode,
+            name=weights.preset,
+            rate_limit_ms=rate_limit_ms,
+            pools=weights.pools,
+            endpoints=weights.endpoints,
+        )
+        if preset.fallback:
+            logger.warning("ratekit: %s", preset.message)
+        backend: Backend
+        if weights.uses_redis:
+            redis_backend = RedisBackend(
+                weights.backend,
+                exchange=exchange_id,
+                ip_scope_id=scope_digest("ip", weights.scope_id),
+                account_scope_id=scope_digest("account", exchange_id, account or "no-key"),
+                expected_bots=weights.expected_bots,
+                socket_timeout_s=weights.redis_timeout,
+            )
+            on_stop(redis_backend.close)
+            backend = redis_backend
+        else:
+            backend = MemoryBackend()
+        ledger = Ledger(preset, mode=weights.mode, headroom=weights.headroom, backend=backend)
+    except (ValueError, KeyError, OverflowError) as exc:
+        # the messages name the pool, URL (masked) or setting; a bad section stops the bot
+        raise WiringError(f"ratekit.weights: {exc}") from None
+    logger.info(
+        "ratekit weights: preset %s, mode %s, headroom %.0f%%, backend %s",
+        preset.name,
+        weights.mode,
+        weights.headroom * 100,
+        backend.status().kind,
+    )
+    return ledger
+
+
+# --- rates --------------------------------------------------------------------------------
+
+
+def build_rate_book(
+    settings: RatekitSettings,
+    *,
+    api: Any,
+    open_trades: Callable[[], Iterable[PairSpec]],
+    fetch_order_book: Callable[[str], Any],
+    store_rates: Callable[[PairSpec, MarketData], None],
+    entry_pricing: Callable[[], Mapping[str, Any]],
+    exit_pricing: Callable[[], Mapping[str, Any]],
+    tickers_have_bid_ask: bool = True,
+) -> RateBook:
+    """The rate caches of one exchange, refreshed through its ccxt client `api`.
+
+    The pricing sections are read on each refresh (callables): Freqtrade's config may change
+    them at runtime. The book is not started.
+    """
+
+    def fetch(method: str, symbols: list[str] | None) -> Any:
+        if method == "fetch_ticker":
+            return api.fetch_ticker(symbols[0] if symbols else None)
+        return getattr(api, method)(symbols)
+
+    def choose_source(pairs: list[str], need_last: bool) -> TickerSource:
+        return choose_ticker_source(
+            api, pairs, need_last=need_last, tickers_have_bid_ask=tickers_have_bid_ask
+        )
+
+    return RateBook(
+        settings.rate_cache,
+        open_trades=open_trades,
+        choose_source=choose_source,
+        fetch=fetch,
+        fetch_order_book=fetch_order_book,
+        store_rates=store_rates,
+        pricing=lambda: pricing_needs(entry_pricing(), exit_pricing()),
+    )
+
+
+# --- fiat ---------------------------------------------------------------------------------
+
+
+def build_fiat_store(settings: RatekitSettings, *, on_stop: OnStop = _no_cleanup) -> Any:
+    """With a Redis weights backend, the bots of a scope share one CoinGecko refresh per
+    period through this store (its own Redis client); None otherwise."""
+    if not settings.weights.uses_redis:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(
+        settings.weights.backend,
+        socket_timeout=settings.weights.redis_timeout,
+        socket_connect_timeout=settings.weights.redis_timeout,
+        retry_on_timeout=False,
+    )
+    on_stop(client.close)
+    return RedisFiatStore(client)
+
+
+def build_fiat_converter(
+    settings: RatekitSettings,
+    *,
+    supported_fiat: Collection[str],
+    symbol_overrides: Mapping[str, str],
+    api_key: str = "",
+    is_demo: bool = True,
+    user_data_dir: str | Path | None = None,
+    on_stop: OnStop = _no_cleanup,
+) -> BackgroundFiatConverter:
+    """The background fiat converter (not started; its stop is registered with `on_stop`)."""
+    fiat = settings.fiat
+    store = build_fiat_store(settings, on_stop=on_stop)
+    converter = BackgroundFiatConverter(
+        base_url=fiat.coingecko_url,
+        api_key=api_key,
+        is_demo=is_demo,
+        refresh_interval=fiat.refresh_interval,
+        stale_after=fiat.stale_after,
+        coin_list_path=fiat.resolved_coin_list_path(user_data_dir),
+        coin_list_max_age=fiat.coin_list_max_age,
+        supported_fiat=supported_fiat,
+        symbol_overrides=symbol_overrides,
+        timeout=fiat.timeout,
+        shared_store=store,
+    )
+    on_stop(converter.stop)
+    return converter
