@@ -14,7 +14,8 @@ serialises them exactly as it always has.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import PlainTextResponse
@@ -32,11 +33,18 @@ PREFIX = "/api/v1/ratekit"
 
 router = APIRouter(prefix="/ratekit", tags=["ratekit"])
 
+Route = TypeVar("Route", bound=Callable[..., Any])
 
-def _document(model: Any, description: str) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI `responses` entry of a route answering `model` (documented, not validated);
-    a component's route answers `{"active": false}` while the component does not run."""
-    return {200: {"model": model, "description": description}}
+
+def _json_route(path: str, model: Any, description: str) -> Callable[[Route], Route]:
+    """`GET path`, its answer documented in OpenAPI as `model` but not validated against it
+    (`response_model=None`, see above); a component's route also answers `{"active": false}`
+    while the component does not run."""
+    return router.get(
+        path,
+        response_model=None,
+        responses={200: {"model": model, "description": description}},
+    )
 
 
 def _runtime() -> runtime.Runtime:
@@ -46,41 +54,29 @@ def _runtime() -> runtime.Runtime:
     return current
 
 
-@router.get(
-    "/status",
-    response_model=None,
-    responses=_document(RatekitStatus, "Versions, effective settings and every component."),
-)
+@_json_route("/status", RatekitStatus, "Versions, effective settings and every component.")
 def ratekit_status() -> RatekitStatus:
     return _runtime().status()
 
 
-@router.get(
+@_json_route(
     "/cache",
-    response_model=None,
-    responses=_document(
-        RatekitRateBook | RatekitInactive, "Both side caches, the refresher and the last runs."
-    ),
+    RatekitRateBook | RatekitInactive,
+    "Both side caches, the refresher and the last runs.",
 )
 def ratekit_cache() -> RatekitRateBook | RatekitInactive:
     return _runtime().rate_cache_status()
 
 
-@router.get(
-    "/fiat",
-    response_model=None,
-    responses=_document(RatekitFiat | RatekitInactive, "Fiat prices and CoinGecko calls."),
-)
+@_json_route("/fiat", RatekitFiat | RatekitInactive, "Fiat prices and CoinGecko calls.")
 def ratekit_fiat() -> RatekitFiat | RatekitInactive:
     return _runtime().fiat_status()
 
 
-@router.get(
+@_json_route(
     "/weights",
-    response_model=None,
-    responses=_document(
-        RatekitWeights | RatekitInactive, "Weight pools, endpoints and the wait histogram."
-    ),
+    RatekitWeights | RatekitInactive,
+    "Weight pools, endpoints and the wait histogram.",
 )
 def ratekit_weights() -> RatekitWeights | RatekitInactive:
     return _runtime().weights_status()

@@ -24,6 +24,7 @@ from typing_extensions import TypedDict, TypeIs
 
 __all__ = [
     "CacheEntryState",
+    "DocumentT",
     "FiatState",
     "RatekitBackend",
     "RatekitCacheEntry",

@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -32,6 +32,7 @@ from prometheus_client.utils import floatToGoString
 
 from freqtrade_ratekit import __version__
 from freqtrade_ratekit.documents import (
+    DocumentT,
     RatekitFiat,
     RatekitInactive,
     RatekitRateBook,
@@ -371,14 +372,11 @@ class RatekitCollector:
         yield from out.families()
 
 
-_DocumentT = TypeVar("_DocumentT", bound=Mapping[str, Any])
-
-
 def _collect_section(
     out: _Families,
     component: str,
-    read: Callable[[], _DocumentT | RatekitInactive],
-    collect: Callable[[_Families, _DocumentT, float], None],
+    read: Callable[[], DocumentT | RatekitInactive],
+    collect: Callable[[_Families, DocumentT, float], None],
     now: float,
 ) -> None:
     try:
@@ -389,10 +387,11 @@ def _collect_section(
         out.add("ratekit_component_active", 0, component=component)
         return
     out.add("ratekit_component_snapshot_error", 0, component=component)
-    active = is_active(snapshot)
-    out.add("ratekit_component_active", int(active), component=component)
-    if is_active(snapshot):
-        collect(out, snapshot, now)
+    if not is_active(snapshot):
+        out.add("ratekit_component_active", 0, component=component)
+        return
+    out.add("ratekit_component_active", 1, component=component)
+    collect(out, snapshot, now)
 
 
 class _Families:
@@ -439,11 +438,8 @@ class _Families:
 
 
 def _sample_value(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    return None
+    """A number (a bool counts: True is 1) as a sample; anything else has no sample."""
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _paused_gauge(paused_until: float | None, now: float) -> int:

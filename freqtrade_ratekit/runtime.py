@@ -43,10 +43,11 @@ class Runtime:
     fiat: Snapshotting[RatekitFiat] | None = None
     weights: Snapshotting[RatekitWeights] | None = None
     readers: Snapshotting[RatekitReaders] | None = None
-    _stoppers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _stoppers: list[Callable[[], object]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def on_stop(self, stopper: Callable[[], None]) -> None:
+    def on_stop(self, stopper: Callable[[], object]) -> None:
+        """Run `stopper` at `stop()` (what it returns, e.g. a join's bool, is ignored)."""
         with self._lock:
             self._stoppers.append(stopper)
 

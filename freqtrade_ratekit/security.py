@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -73,9 +73,6 @@ class SecurityWarning:
 
     def text(self) -> str:
         return f"{self.key}: {self.problem}. Fix: {self.fix}"
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 def security_warnings(

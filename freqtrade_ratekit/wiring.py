@@ -149,7 +149,9 @@ def build_rate_book(
 # --- fiat ---------------------------------------------------------------------------------
 
 
-def build_fiat_store(settings: RatekitSettings, *, on_stop: OnStop = _no_cleanup) -> Any:
+def build_fiat_store(
+    settings: RatekitSettings, *, on_stop: OnStop = _no_cleanup
+) -> RedisFiatStore | None:
     """With a Redis weights backend, the bots of a scope share one CoinGecko refresh per
     period through this store (its own Redis client); None otherwise."""
     if not settings.weights.uses_redis:

@@ -223,8 +223,10 @@ class PeriodicWorker:
             self._stopping = False
             if self.interval > 0:
                 self._next_due = self._timer() + self.interval
+            # every ratekit thread is named "ratekit-<name>", prefixed once
+            prefix = "" if self.name.startswith("ratekit-") else "ratekit-"
             self._thread = threading.Thread(
-                target=self._loop, name=f"ratekit-{self.name}", daemon=True
+                target=self._loop, name=f"{prefix}{self.name}", daemon=True
             )
             self._thread.start()
 

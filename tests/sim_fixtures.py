@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import ccxt
 import pytest
+import requests
 
 from freqtrade_ratekit.sim import (
     CoinGeckoEmulator,
@@ -16,6 +18,7 @@ from freqtrade_ratekit.sim import (
     start_coingecko_emulator,
     start_exchange_emulator,
 )
+from freqtrade_ratekit.sim.server import SettingsError
 
 
 @pytest.fixture
@@ -42,3 +45,26 @@ def binance_client(exchange_emulator: RunningEmulator[ExchangeEmulator]) -> ccxt
     client = make_binance_client(exchange_emulator.url)
     client.load_markets()
     return client
+
+
+def put_settings_raw(url: str, body: bytes) -> requests.Response:
+    """PUT `body` as it is to an emulator's settings (bytes a JSON client would not send)."""
+    return requests.put(
+        f"{url}/_sim/settings", data=body, headers={"Content-Type": "application/json"}
+    )
+
+
+def assert_setting_refused(
+    emulator: RunningEmulator[Any], key: str, value: Any, shown: str
+) -> None:
+    """`{key: value}` is refused over HTTP (a 400 naming the key and the value) and by
+    `update`, and changes nothing."""
+    before = emulator.settings()
+    # json.dumps writes NaN / Infinity, which Python's JSON reader (and aiohttp's) accepts
+    response = put_settings_raw(emulator.url, json.dumps({key: value}).encode())
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert key in error and shown in error
+    assert emulator.settings() == before
+    with pytest.raises(SettingsError, match=key):
+        emulator.update(**{key: value})

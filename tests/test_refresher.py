@@ -194,6 +194,18 @@ def test_worker_stop_is_prompt_and_restartable() -> None:
     assert worker.stop(WAIT) is True
 
 
+@pytest.mark.parametrize("name", ["rates", "ratekit-rates"])
+def test_worker_thread_name_is_prefixed_once(name: str) -> None:
+    worker = PeriodicWorker(lambda: None, interval=0, name=name)
+    worker.start()
+    try:
+        thread = worker._thread
+        assert thread is not None and thread.name == "ratekit-rates"
+    finally:
+        assert worker.stop(WAIT)
+    assert worker.status()["name"] == name  # the status document keeps the name as given
+
+
 # ------------------------------------------------------------------------------------------------
 # choose_ticker_source on real ccxt instances (cost tables are read offline)
 # ------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -12,8 +11,10 @@ import pytest
 import requests
 from freqtrade.util.coin_gecko import FtCoinGeckoApi
 
-from freqtrade_ratekit.sim.server import SettingsError
-from tests.sim_fixtures import coingecko_emulator  # noqa: F401  (fixture)
+from tests.sim_fixtures import (
+    assert_setting_refused,
+    coingecko_emulator,  # noqa: F401  (fixture)
+)
 
 
 def test_coins_list_is_realistic(coingecko_emulator):
@@ -144,16 +145,7 @@ def test_settings_put_rejects_a_non_utf8_body_with_a_400(coingecko_emulator):
     ],
 )
 def test_settings_must_be_finite_and_in_range(coingecko_emulator, key, value, shown):
-    before = coingecko_emulator.settings()
-    response = requests.put(
-        f"{coingecko_emulator.url}/_sim/settings", data=json.dumps({key: value}).encode()
-    )
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert key in error and shown in error
-    assert coingecko_emulator.settings() == before
-    with pytest.raises(SettingsError, match=key):
-        coingecko_emulator.update(**{key: value})
+    assert_setting_refused(coingecko_emulator, key, value, shown)
 
 
 def test_a_huge_retry_after_can_still_be_served(coingecko_emulator):

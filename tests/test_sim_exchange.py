@@ -17,8 +17,10 @@ from freqtrade_ratekit.sim.limits import BanPolicy, WeightLimiter, interval_suff
 from freqtrade_ratekit.sim.market import MarketUniverse
 from freqtrade_ratekit.sim.server import SettingsError
 from tests.sim_fixtures import (  # noqa: F401  (fixtures)
+    assert_setting_refused,
     binance_client,
     exchange_emulator,
+    put_settings_raw,
 )
 
 
@@ -388,12 +390,6 @@ def test_orders_are_counted_per_account(exchange_emulator):
 # --- hostile control-surface and order input ------------------------------------------------
 
 
-def put_raw(url: str, body: bytes) -> requests.Response:
-    return requests.put(
-        f"{url}/_sim/settings", data=body, headers={"Content-Type": "application/json"}
-    )
-
-
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -405,7 +401,7 @@ def put_raw(url: str, body: bytes) -> requests.Response:
 )
 def test_settings_put_rejects_unreadable_bodies_with_a_400(exchange_emulator, body, message):
     before = exchange_emulator.settings()
-    response = put_raw(exchange_emulator.url, body)
+    response = put_settings_raw(exchange_emulator.url, body)
     assert response.status_code == 400
     assert response.headers["Content-Type"].startswith("application/json")
     assert message in response.json()["error"]
@@ -435,25 +431,19 @@ BAD_SETTINGS = [
 
 @pytest.mark.parametrize(("key", "value", "shown"), BAD_SETTINGS)
 def test_settings_must_be_finite_and_in_range(exchange_emulator, key, value, shown):
-    before = exchange_emulator.settings()
-    # json.dumps writes NaN / Infinity, which Python's JSON reader (and aiohttp's) accepts
-    response = put_raw(exchange_emulator.url, json.dumps({key: value}).encode())
-    assert response.status_code == 400
-    error = response.json()["error"]
-    assert key in error and shown in error
-    assert exchange_emulator.settings() == before
-    with pytest.raises(SettingsError, match=key):
-        exchange_emulator.update(**{key: value})
+    assert_setting_refused(exchange_emulator, key, value, shown)
     with pytest.raises(SettingsError, match=key):
         ExchangeEmulator({key: value})
 
 
 def test_huge_bad_value_is_not_echoed_whole(exchange_emulator):
-    response = put_raw(exchange_emulator.url, json.dumps({"fail_status": "x" * 1_000_000}).encode())
+    response = put_settings_raw(
+        exchange_emulator.url, json.dumps({"fail_status": "x" * 1_000_000}).encode()
+    )
     assert response.status_code == 400
     assert "fail_status" in response.json()["error"]
     assert len(response.text) < 2000
-    unknown = put_raw(exchange_emulator.url, json.dumps({"k" * 1_000_000: 1}).encode())
+    unknown = put_settings_raw(exchange_emulator.url, json.dumps({"k" * 1_000_000: 1}).encode())
     assert unknown.status_code == 400 and len(unknown.text) < 2000
 
 

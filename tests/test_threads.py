@@ -24,12 +24,9 @@ from freqtrade_ratekit.patches import exchange as exchange_hooks
 from freqtrade_ratekit.patches import readers
 from freqtrade_ratekit.patches.exchange import rate_book_of
 from freqtrade_ratekit.sim import exchange_ccxt_config
+from tests.helpers import ratekit_threads
 
 LATENCY_MS = 300
-
-
-def ratekit_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("ratekit")]
 
 
 class SlowStatistics:
@@ -49,7 +46,7 @@ class SlowStatistics:
 def test_uninstall_leaves_no_ratekit_thread(
     exchange_emulator, coingecko_emulator, tmp_path, prewarm
 ):
-    assert ratekit_threads() == []
+    assert ratekit_threads() == set()
     pairs = exchange_emulator.emulator.universe.usdt_pairs()[:4]
     section = {
         "enabled": True,
@@ -87,11 +84,10 @@ def test_uninstall_leaves_no_ratekit_thread(
         )
         exchange_hooks.after_startup(bot)
 
-        expected = {"ratekit-fiat", "ratekit-reader-snapshots"}
+        expected = {"ratekit-rates", "ratekit-fiat", "ratekit-reader-snapshots"}
         expected.add("ratekit-prewarm" if prewarm else "ratekit-profit")
         running = {t.name for t in ratekit_threads()}
         assert expected <= running, running
-        assert any(name.endswith("-rates") for name in running), running  # the refresher
         if not prewarm:
             assert statistics.started.wait(5)
     finally:
@@ -100,7 +96,7 @@ def test_uninstall_leaves_no_ratekit_thread(
             exchange.close()
         Trade.session.remove()
     left = ratekit_threads()
-    assert left == [], [t.name for t in left]
+    assert left == set(), [t.name for t in left]
 
 
 def test_a_stopped_rate_book_starts_no_prewarm(exchange_emulator):
@@ -121,6 +117,6 @@ def test_a_stopped_rate_book_starts_no_prewarm(exchange_emulator):
         exchange.close()
         assert book.stop() is True
         book.prewarm_in_background()
-        assert ratekit_threads() == []
+        assert ratekit_threads() == set()
     finally:
         patches.uninstall()

@@ -438,6 +438,20 @@ def _waiting_thread(ledger: Ledger, item: Charge, outcome: dict[str, object]) ->
     return thread
 
 
+def _doomed_then_follower(
+    ledger: Ledger,
+) -> tuple[dict[str, object], tuple[threading.Thread, threading.Thread]]:
+    """Pool A full (10 of 10), then a "doomed" waiter for 10 queued, then a "follower" for 3
+    queued behind it; returns where their outcomes land, and their threads."""
+    ledger.acquire(charge(10))
+    outcome: dict[str, object] = {}
+    doomed = _waiting_thread(ledger, charge(10, name="doomed"), outcome)
+    wait_for(ledger.waiting, lambda n: n == 1, 5, "one waiter", interval=0.002)
+    follower = _waiting_thread(ledger, charge(3, name="follower"), outcome)
+    wait_for(ledger.waiting, lambda n: n == 2, 5, "two waiters", interval=0.002)
+    return outcome, (doomed, follower)
+
+
 @pytest.mark.parametrize("error", [KeyboardInterrupt, TimeoutError, Doomed])
 def test_a_waiter_that_raises_wakes_the_one_queued_behind_it(error):
     """Two threads wait on pool A, the second behind the first; the first is interrupted.
@@ -453,12 +467,7 @@ def test_a_waiter_that_raises_wakes_the_one_queued_behind_it(error):
         threading.Event().wait(0.002)
 
     ledger = Ledger(PRESET, mode="enforce", clock=fake.clock, sleep=sleep)
-    ledger.acquire(charge(10))
-    outcome: dict[str, object] = {}
-    doomed = _waiting_thread(ledger, charge(10, name="doomed"), outcome)
-    wait_for(ledger.waiting, lambda n: n == 1, 5, "one waiter", interval=0.002)
-    follower = _waiting_thread(ledger, charge(3, name="follower"), outcome)
-    wait_for(ledger.waiting, lambda n: n == 2, 5, "two waiters", interval=0.002)
+    outcome, (doomed, follower) = _doomed_then_follower(ledger)
     fake.now += 5  # A is empty again: room for the follower's 3, and for the doomed 10
     release_doomed.set()
     doomed.join(5)
@@ -477,12 +486,7 @@ def test_a_backend_error_for_one_waiter_is_that_waiter_s_alone(mocker):
     waiter queued behind is served."""
     fake = FakeTime()
     ledger = Ledger(PRESET, mode="enforce", clock=fake.clock)
-    ledger.acquire(charge(10))
-    outcome: dict[str, object] = {}
-    doomed = _waiting_thread(ledger, charge(10, name="doomed"), outcome)
-    wait_for(ledger.waiting, lambda n: n == 1, 5, "one waiter", interval=0.002)
-    follower = _waiting_thread(ledger, charge(3, name="follower"), outcome)
-    wait_for(ledger.waiting, lambda n: n == 2, 5, "two waiters", interval=0.002)
+    outcome, (doomed, follower) = _doomed_then_follower(ledger)
     real_try_admit = ledger.backend.try_admit
 
     def failing_for_the_doomed(items):
@@ -533,6 +537,7 @@ class ScriptedBackend:
         self.try_admit = mocker.Mock(side_effect=self._next)
         self.record = mocker.Mock()
         self.used = mocker.Mock(return_value=0.0)
+        self.usage = mocker.Mock(return_value=(0.0, 10.0))
         self.raise_used_to = mocker.Mock()
         self.pause = mocker.Mock()
         self.pause_remaining = mocker.Mock(return_value=0.0)

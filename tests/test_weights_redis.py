@@ -46,8 +46,17 @@ def make_backend(
     bots: int = 2,
     client: redis.Redis | None = None,
 ) -> RedisBackend:
+    return _backend_at(server.url, clock, bots, client)
+
+
+def _backend_at(
+    url: str,
+    clock: FakeClock | None = None,
+    bots: int = 2,
+    client: redis.Redis | None = None,
+) -> RedisBackend:
     return RedisBackend(
-        server.url,
+        url,
         exchange="binance",
         ip_scope_id=scope_digest("ip", "host-1"),
         account_scope_id=scope_digest("account", "binance", API_KEY),
@@ -155,18 +164,6 @@ def _nothing_listening_url(form: str) -> str:
     if form == "userinfo":
         return f"redis://ratekit:{SECRET}@127.0.0.1:{port}/0"
     return f"redis://:{SECRET}@127.0.0.1:{port}/0?password={SECRET}"
-
-
-def _backend_at(url: str, clock: FakeClock | None = None, bots: int = 2) -> RedisBackend:
-    return RedisBackend(
-        url,
-        exchange="binance",
-        ip_scope_id=scope_digest("ip", "host-1"),
-        account_scope_id=scope_digest("account", "binance", API_KEY),
-        expected_bots=bots,
-        socket_timeout_s=0.2,
-        clock=clock or FakeClock(),
-    )
 
 
 def _one_pool_preset(limit: float = 10, interval: float = 60) -> Preset:

@@ -97,6 +97,7 @@ def _print_report(settings: Any, config: dict[str, Any], effective: dict[str, An
 
     from freqtrade_ratekit.config import exchange_of
     from freqtrade_ratekit.patches import freqtrade_version, supported_range_text, version_supported
+    from freqtrade_ratekit.redact import MASK
 
     console = Console()
     version = freqtrade_version()
@@ -120,7 +121,7 @@ def _print_report(settings: Any, config: dict[str, Any], effective: dict[str, An
         )
     coingecko = config.get("coingecko")
     if isinstance(coingecko, dict) and coingecko.get("api_key"):
-        console.print("coingecko.api_key: *** (set)")
+        console.print(f"coingecko.api_key: {MASK} (set)")
     # ensure_ascii: a value from the environment may hold characters stdout cannot encode.
     console.print_json(json.dumps(effective, sort_keys=True), ensure_ascii=True)
 

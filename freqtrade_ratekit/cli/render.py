@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from freqtrade_ratekit.documents import (
+    DocumentT,
     RatekitCacheEntry,
     RatekitFiat,
     RatekitInactive,
@@ -25,6 +26,7 @@ from freqtrade_ratekit.documents import (
     RatekitReaders,
     RatekitStatus,
     RatekitWeights,
+    RatekitWeightTotals,
     is_active,
 )
 
@@ -40,7 +42,6 @@ _STATE_STYLES = {
 _STATE_ORDER = {"failing": 0, "never": 0, "stale": 1, "fresh": 2}
 MISSING = "-"
 
-_DocumentT = TypeVar("_DocumentT", bound=Mapping[str, Any])
 _READ_ERRORS = (KeyError, TypeError, AttributeError, ValueError)
 
 
@@ -88,15 +89,15 @@ def _guarded(title: str, draw: Callable[[], list[RenderableType]]) -> list[Rende
 
 
 def _section(
-    read: Callable[[], _DocumentT | RatekitInactive],
+    read: Callable[[], DocumentT | RatekitInactive],
     title: str,
-    draw: Callable[[_DocumentT], list[RenderableType]],
+    draw: Callable[[DocumentT], list[RenderableType]],
 ) -> list[RenderableType]:
     """One component's section: its tables, "not active", or why it could not be read."""
 
     def parts() -> list[RenderableType]:
         try:
-            section: _DocumentT | RatekitInactive | None = read()
+            section: DocumentT | RatekitInactive | None = read()
         except KeyError:  # a bot without this component at all
             section = None
         if not section or not is_active(section):
@@ -401,27 +402,25 @@ def _weights_parts(weights: RatekitWeights, top: int, now: float) -> list[Render
         title = f"Endpoints by weight ({len(shown)} of {len(endpoints)})"
         table = _table(title, ("Endpoint", *figures), figures)
         for record in shown:
-            table.add_row(
-                _text(record["endpoint"]),
-                _fmt_count(record["calls"]),
-                _fmt_count(record["weight"]),
-                _fmt_seconds(record["wait_s"]),
-                _fmt_count(record["status_429"]),
-                _fmt_count(record["status_418"]),
-            )
+            table.add_row(_text(record["endpoint"]), *_endpoint_figures(record))
         totals = weights["totals"]
         if totals:
             table.add_section()
-            table.add_row(
-                Text("total", "bold"),
-                _fmt_count(totals["calls"]),
-                _fmt_count(totals["weight"]),
-                _fmt_seconds(totals["wait_s"]),
-                _fmt_count(totals["status_429"]),
-                _fmt_count(totals["status_418"]),
-            )
+            table.add_row(Text("total", "bold"), *_endpoint_figures(totals))
         parts.append(table)
     return parts
+
+
+def _endpoint_figures(record: RatekitWeightTotals) -> tuple[str, ...]:
+    """The figure columns of an endpoint row, or of the totals row (an endpoint's figures are
+    the totals' fields, plus its name)."""
+    return (
+        _fmt_count(record["calls"]),
+        _fmt_count(record["weight"]),
+        _fmt_seconds(record["wait_s"]),
+        _fmt_count(record["status_429"]),
+        _fmt_count(record["status_418"]),
+    )
 
 
 def _paused(paused_until: Any, now: float) -> bool:

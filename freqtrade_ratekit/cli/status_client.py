@@ -30,7 +30,7 @@ from rich.live import Live
 from rich.text import Text
 
 from freqtrade_ratekit.cli.render import render_status
-from freqtrade_ratekit.redact import mask_url
+from freqtrade_ratekit.redact import MASK, mask_url
 
 STATUS_PATH = "/api/v1/ratekit/status"
 PING_PATH = "/api/v1/ping"
@@ -94,7 +94,7 @@ class _SecretSafeParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         for secret in self._secrets:
-            message = message.replace(secret, "***").replace(repr(secret)[1:-1], "***")
+            message = message.replace(secret, MASK).replace(repr(secret)[1:-1], MASK)
         super().error(message)
 
 
@@ -123,10 +123,10 @@ def _value_masked(extras: Sequence[str]) -> list[str]:
     for arg in extras:
         if arg.startswith("-") and len(arg) > 1:
             name, equals, _ = arg.partition("=")
-            shown.append(f"{name}=***" if equals else arg)
+            shown.append(f"{name}={MASK}" if equals else arg)
             after_option = not equals
         else:
-            shown.append("***" if after_option else arg)
+            shown.append(MASK if after_option else arg)
             after_option = False
     return shown
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -38,7 +38,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 
 from freqtrade_ratekit.fiat.coin_list import valid_coins
-from freqtrade_ratekit.redact import MASK, is_secret_name, mask_url
+from freqtrade_ratekit.redact import cut, mask_url, scrub, secret_forms, url_secrets
 from freqtrade_ratekit.workers import parse_retry_after
 
 PUBLIC_BASE_URL = "https://api.coingecko.com/api/v3"
@@ -245,36 +245,23 @@ class CoinGeckoClient:
             urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
         )
         self._headers = {"accept": "application/json"}
-        secrets: set[str] = set()
+        secrets = url_secrets(configured)
         if api_key:
             header = "x-cg-demo-api-key" if is_demo else "x-cg-pro-api-key"
             self._headers[header] = api_key
             secrets.add(api_key)
         self._base_query: list[tuple[str, str]] = []
         for name, value in query:
-            if is_secret_name(name) and value:
-                secrets.add(value)
             key_header = QUERY_KEY_HEADERS.get(name.lower())
             if key_header is None:
                 self._base_query.append((name, value))
             elif value and not api_key:
                 self._headers.setdefault(key_header, value)
-        if password:
-            secrets.update({password, unquote(password)})
+        if password:  # requests sends URL credentials as basic auth: that token is one too
             user = unquote(username or "")
             basic = base64.b64encode(f"{user}:{unquote(password)}".encode("latin-1", "replace"))
             secrets.add(basic.decode("ascii"))
-        elif username:
-            secrets.update({username, unquote(username)})
-        self._secrets = sorted(
-            {
-                form
-                for secret in secrets
-                for form in (secret, quote(secret, safe=""), quote_plus(secret))
-            },
-            key=len,
-            reverse=True,
-        )
+        self._secret_forms = secret_forms(secrets)
         self._timeout = (min(MAX_CONNECT_TIMEOUT, timeout), timeout)
         self._deadline_s = float(timeout)
         self._max_body_bytes = max_body_bytes
@@ -351,7 +338,7 @@ class CoinGeckoClient:
         except RecursionError:
             raise CoinGeckoError(f"{endpoint}: malformed JSON (nested too deeply)") from None
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise CoinGeckoError(f"{endpoint}: malformed JSON ({str(exc)[:200]})") from None
+            raise CoinGeckoError(f"{endpoint}: malformed JSON ({cut(str(exc))})") from None
 
     def _read(
         self,
@@ -406,14 +393,12 @@ class CoinGeckoClient:
             return ""
         if not isinstance(message, str):
             return ""
-        return f" ({self.redact(message)[:200]})"
+        return f" ({cut(self.redact(message))})"
 
     def redact(self, text: str) -> str:
         """`text` with every secret this client knows (API keys, URL credentials, secret query
         values, also percent-encoded) replaced by `***`."""
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return scrub(text, self._secret_forms)
 
 
 def is_price(value: Any) -> bool:

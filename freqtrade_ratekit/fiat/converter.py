@@ -32,14 +32,13 @@ from typing import TypeVar
 from freqtrade_ratekit.documents import FiatState, RatekitFiat, RatekitFiatPair
 from freqtrade_ratekit.fiat.coin_list import CoinList, read_coin_list_file, write_coin_list_file
 from freqtrade_ratekit.fiat.coingecko import (
-    DEFAULT_RETRY_AFTER,
     CoinGeckoClient,
     CoinGeckoError,
     CoinGeckoRateLimited,
     is_price,
 )
 from freqtrade_ratekit.fiat.store import MAX_CLOCK_SKEW, SharedFiatStore, SharedPrice, is_recent
-from freqtrade_ratekit.workers import MAX_PAUSE_S, backoff_ceiling, full_jitter
+from freqtrade_ratekit.workers import backoff_ceiling, clamp_pause, full_jitter
 
 logger = logging.getLogger(__name__)
 
@@ -533,11 +532,9 @@ class BackgroundFiatConverter:
         )
 
     def _pause(self, now: float, retry_after: float) -> float:
-        """Pause for `retry_after` seconds, at most `MAX_PAUSE_S` (the cap every ratekit pause
-        shares); returns the pause. Caller holds `_lock`."""
-        if math.isnan(retry_after):
-            retry_after = DEFAULT_RETRY_AFTER
-        pause = min(MAX_PAUSE_S, max(0.0, retry_after))
+        """Pause for `retry_after` seconds (`workers.clamp_pause`: at most `MAX_PAUSE_S`, the
+        cap every ratekit pause shares); returns the pause. Caller holds `_lock`."""
+        pause = clamp_pause(retry_after)
         self._paused_until = max(self._paused_until, now + pause)
         self._not_before = max(self._not_before, self._paused_until)
         self._next_round_at = max(self._next_round_at, self._paused_until)
@@ -548,8 +545,7 @@ class BackgroundFiatConverter:
         `workers.full_jitter`), never below the least call interval, never above
         `MAX_PAUSE_S`."""
         ceiling = backoff_ceiling(self._backoff_base, self._backoff_cap, failures)
-        delay = max(self._min_call_interval, full_jitter(ceiling, self._rng))
-        return min(MAX_PAUSE_S, delay)
+        return clamp_pause(max(self._min_call_interval, full_jitter(ceiling, self._rng)))
 
     def _schedule(self, now: float, delay: float) -> None:
         """Next round after `delay`, sooner for pairs registered but never tried. Caller holds

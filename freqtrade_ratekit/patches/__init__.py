@@ -45,7 +45,7 @@ import logging
 import re
 
 from freqtrade_ratekit import runtime
-from freqtrade_ratekit.config import RatekitConfigError, RatekitSettings, validate_bot_config
+from freqtrade_ratekit.config import RatekitSettings
 from freqtrade_ratekit.patches._patcher import LOCK, PATCHER
 from freqtrade_ratekit.patches._state import active_settings, own_version
 from freqtrade_ratekit.patches.api_server import mount_routes
@@ -72,7 +72,6 @@ __all__ = [
     "parse_version",
     "profit_snapshot_key",
     "reader_path",
-    "settings_of",
     "supported_range_text",
     "uninstall",
     "version_supported",
@@ -158,18 +157,6 @@ def uninstall() -> None:
     with LOCK:
         runtime.replace(None)
         PATCHER.restore_all()
-
-
-def settings_of(config: dict[str, object]) -> RatekitSettings | None:
-    """The enabled settings of a Freqtrade config, or None when ratekit is off for it.
-
-    For tools that hold a config; the hooks never call it (they use `current_settings()`,
-    parsed once at config load)."""
-    try:
-        settings = validate_bot_config(config)
-    except RatekitConfigError:
-        return None
-    return settings if settings.enabled else None
 
 
 def current_settings() -> RatekitSettings | None:

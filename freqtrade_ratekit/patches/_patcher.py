@@ -98,10 +98,6 @@ class _Target:
     def restore(self) -> None:
         self.patcher.restore(self.name)
 
-    @property
-    def installed(self) -> bool:
-        return self.patcher.has(self.name)
-
 
 PATCHER = _Patcher()
 """The process's one patcher: `uninstall()` restores everything it recorded."""

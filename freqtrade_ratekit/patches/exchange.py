@@ -13,12 +13,16 @@ import threading
 from typing import Any
 
 from freqtrade_ratekit import runtime, wiring
-from freqtrade_ratekit.config import RatekitSettings
 from freqtrade_ratekit.patches._patcher import LOCK, PATCHER
 from freqtrade_ratekit.patches._state import active_runtime, trading
-from freqtrade_ratekit.patches.readers import is_reader_path, precompute_profit
+from freqtrade_ratekit.patches.readers import (
+    is_reader_path,
+    precompute_profit,
+    release_thread_session,
+)
 from freqtrade_ratekit.rates.book import RateBook
-from freqtrade_ratekit.workers import join_thread
+from freqtrade_ratekit.rates.refresher import MarketData, PairSpec, is_transient_error
+from freqtrade_ratekit.workers import describe_error, join_thread
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +30,9 @@ TARGET = PATCHER.target("exchange")
 
 PROFIT_JOIN_TIMEOUT_S = 5.0
 """How long stopping waits for the start-up /profit computation (a database read)."""
+
+_BOOK = "_ratekit_rates"
+"""The `Exchange` attribute that holds its rate book (see `rate_book_of`)."""
 
 
 def _instrument() -> None:
@@ -123,10 +130,15 @@ def _wrap_get_rate(original: Any) -> Any:
         order_book: Any = None,
         ticker: Any = None,
     ) -> float:
-        book = self.__dict__.get("_ratekit_rates")
+        book = self.__dict__.get(_BOOK)  # not rate_book_of(): the hot path
         if book is None:
             return original(self, pair, refresh, side, is_short, order_book, ticker)
-        if not refresh and (cached := _serve_from_memory(book, pair, side, is_short)):
+        # a reader's rate of 0.0 falls through to stock, which treats it as a miss too
+        if (
+            not refresh
+            and is_reader_path()
+            and (cached := _serve_from_memory(book, pair, side, is_short))
+        ):
             return cached
         try:
             return original(self, pair, refresh, side, is_short, order_book, ticker)
@@ -140,7 +152,7 @@ def _wrap_get_rate(original: Any) -> Any:
 def _wrap_close(original: Any) -> Any:
     @functools.wraps(original)
     def close(self: Any) -> None:
-        book = self.__dict__.get("_ratekit_rates")
+        book = rate_book_of(self)
         if book is not None:
             book.stop()
         original(self)
@@ -163,25 +175,21 @@ def after_startup(bot: Any) -> None:
     rt = active_runtime()
     if rt is None:
         return
-    book = bot.exchange.__dict__.get("_ratekit_rates")
+    book = rate_book_of(bot.exchange)
     profit = functools.partial(precompute_profit, bot)
     if book is not None and book.settings.prewarm:
         book.prewarm_in_background(then=profit)
     else:
         thread = threading.Thread(target=profit, name="ratekit-profit", daemon=True)
         thread.start()
-
-        def join_profit() -> None:
-            join_thread(thread, PROFIT_JOIN_TIMEOUT_S)
-
-        rt.on_stop(join_profit)
+        rt.on_stop(functools.partial(join_thread, thread, PROFIT_JOIN_TIMEOUT_S))
 
 
 def _wrap_whitelist(original: Any) -> Any:
     @functools.wraps(original)
     def _refresh_active_whitelist(self: Any, *args: Any, **kwargs: Any) -> list[str]:
         whitelist = original(self, *args, **kwargs)
-        book = self.exchange.__dict__.get("_ratekit_rates")
+        book = rate_book_of(self.exchange)
         if book is not None and book.set_whitelist(whitelist) and book.settings.prewarm_whitelist:
             book.prewarm_in_background()
         return whitelist
@@ -191,12 +199,12 @@ def _wrap_whitelist(original: Any) -> Any:
 
 def rate_book_of(exchange: Any) -> RateBook | None:
     """The rate book ratekit attached to a Freqtrade `Exchange`, None when it has none."""
-    book = exchange.__dict__.get("_ratekit_rates")
+    book = exchange.__dict__.get(_BOOK)
     return book if isinstance(book, RateBook) else None
 
 
-def _serve_from_memory(book: RateBook, pair: str, side: str, is_short: bool) -> float | None:
-    """Rules 2 and 4 for reader reads; None falls through to stock get_rate.
+def _serve_from_memory(book: RateBook, pair: str, side: str, is_short: bool) -> float:
+    """Rules 2 and 4 for reader reads (`refresh=False` on a reader path).
 
     A reader (REST, Telegram: both catch PricingError and show NaN) gets a fresh or stale
     rate from memory, or a PricingError at once while the pair is fetched in the background;
@@ -207,8 +215,6 @@ def _serve_from_memory(book: RateBook, pair: str, side: str, is_short: bool) -> 
     """
     from freqtrade.exceptions import PricingError
 
-    if not is_reader_path():
-        return None
     hit = book.reader_rate(pair, side, is_short)
     if hit.rate is not None:
         return float(hit.rate)
@@ -221,9 +227,6 @@ def _remember_failure(book: RateBook, pair: str, exc: Exception) -> None:
     bad symbol). A PricingError ("rate was empty") may be one malformed answer: not a verdict."""
     from freqtrade.exceptions import ExchangeError
 
-    from freqtrade_ratekit.rates.refresher import is_transient_error
-    from freqtrade_ratekit.workers import describe_error
-
     if isinstance(exc, ExchangeError) and not is_transient_error(exc):
         book.mark_failed(pair, describe_error(exc))
 
@@ -232,10 +235,7 @@ def _attach_rate_book(exchange: Any, rt: runtime.Runtime, stock_get_rate: Any) -
     """Replace the exchange's two FtTTLCaches with ratekit's, and start their refresher."""
     from freqtrade.persistence import Trade
 
-    from freqtrade_ratekit.rates.refresher import MarketData, PairSpec
-
     config = exchange._config
-    settings: RatekitSettings = rt.settings
 
     def open_trades() -> list[PairSpec]:
         if getattr(Trade, "session", None) is None:  # no database (yet): no open trades
@@ -243,7 +243,7 @@ def _attach_rate_book(exchange: Any, rt: runtime.Runtime, stock_get_rate: Any) -
         try:
             return [PairSpec(t.pair, bool(t.is_short)) for t in Trade.get_open_trades()]
         finally:
-            Trade.session.remove()  # the refresher thread's own session, never the bot's
+            release_thread_session()  # the refresher thread's own session, never the bot's
 
     def fetch_order_book(pair: str) -> Any:
         top = max(
@@ -266,7 +266,7 @@ def _attach_rate_book(exchange: Any, rt: runtime.Runtime, stock_get_rate: Any) -
             )
 
     book = wiring.build_rate_book(
-        settings,
+        rt.settings,
         api=exchange._api,
         open_trades=open_trades,
         fetch_order_book=fetch_order_book,
@@ -278,12 +278,8 @@ def _attach_rate_book(exchange: Any, rt: runtime.Runtime, stock_get_rate: Any) -
     with exchange._cache_lock:
         exchange._entry_rate_cache = book.caches["entry"]
         exchange._exit_rate_cache = book.caches["exit"]
-    exchange._ratekit_rates = book
+    setattr(exchange, _BOOK, book)
     book.start()  # readers' background fetches work even before (or without) bot startup
     rt.rate_cache = book
     rt.exchange_id = exchange._api.id
-
-    def stop_book() -> None:
-        book.stop()
-
-    rt.on_stop(stop_book)
+    rt.on_stop(book.stop)

@@ -77,9 +77,7 @@ class RateBook:
         self._horizon = min(settings.ttl, settings.refresh_interval * 1.5)
         self.refresher = RateRefresher(
             pairs_provider=self.tracked_pairs,
-            needs_refresh=lambda pairs: pairs_due(
-                self.caches.values(), pairs, horizon=self._horizon
-            ),
+            needs_refresh=self._due,
             choose_source=choose_source,
             fetch=fetch,
             fetch_order_book=fetch_order_book,

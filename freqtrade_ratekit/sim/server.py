@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from aiohttp import web
 
-from freqtrade_ratekit.redact import shorten
+from freqtrade_ratekit.redact import cut, shorten
 
 CONTROL_PREFIX = "/_sim/"
 DEFAULT_LOG_SIZE = 5000
@@ -50,14 +50,6 @@ COMMON_BOUNDS: dict[str, tuple[float, float]] = {
     "fail_status": (400, 599),  # a real HTTP error status
     "malformed_rate": (0.0, 1.0),
 }
-
-
-def shown(value: Any) -> str:
-    """A bad value for an error message: its repr, cut short (a 10 MB value is no help)."""
-    try:
-        return shorten(value)
-    except ValueError:  # repr() of an int of more than 4300 digits
-        return f"<{type(value).__name__} too large to show>"
 
 
 class SettingsError(ValueError):
@@ -108,15 +100,15 @@ class SimSettings:
     def _check(self, key: Any, value: Any) -> Any:
         if key not in self._defaults:
             allowed = ", ".join(sorted(self._defaults))
-            raise SettingsError(f"unknown setting {shown(key)}; allowed: {allowed}")
+            raise SettingsError(f"unknown setting {shorten(key)}; allowed: {allowed}")
         default = self._defaults[key]
         if isinstance(default, bool):
             if not isinstance(value, bool):
-                raise SettingsError(f"{key} must be true or false, got {shown(value)}")
+                raise SettingsError(f"{key} must be true or false, got {shorten(value)}")
             return value
         if isinstance(default, list):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise SettingsError(f"{key} must be a list of strings, got {shown(value)}")
+                raise SettingsError(f"{key} must be a list of strings, got {shorten(value)}")
             return list(value)
         if isinstance(default, int | float):
             return self._check_number(key, value, whole=isinstance(default, int))
@@ -134,7 +126,7 @@ class SimSettings:
         ):
             kind = "a whole number" if whole else "a finite number"
             allowed = f"{kind} from {low:g} to {high:g}"
-            raise SettingsError(f"{key} must be {allowed}, got {shown(value)}")
+            raise SettingsError(f"{key} must be {allowed}, got {shorten(value)}")
         return int(value) if whole else float(value)
 
 
@@ -209,7 +201,7 @@ def parse_json_body(raw: bytes) -> Any:
     try:
         return json.loads(text)
     except ValueError as err:  # JSONDecodeError, or an integer of more than 4300 digits
-        raise SettingsError(f"body is not valid JSON: {str(err)[:200]}") from None
+        raise SettingsError(f"body is not valid JSON: {cut(str(err))}") from None
     except RecursionError:
         raise SettingsError("body is not valid JSON: nested too deeply") from None
 
@@ -273,7 +265,7 @@ class BaseEmulator:
             except ValueError:
                 since = math.nan
             if not math.isfinite(since):
-                error = f"since must be a unix time in seconds, got {shown(raw)}"
+                error = f"since must be a unix time in seconds, got {shorten(raw)}"
                 return json_response({"error": error}, status=400)
         return json_response(self.stats.snapshot(since))
 

@@ -27,9 +27,9 @@ ever leaves the backend (the ledger runs inside the bot's ccxt calls). Two kinds
   when it changes or after an hour), without a traceback; repeats go to DEBUG. The streak of
   rejections decays after twice the cap without one, so a flaky cause is retried less and
   less often rather than flapping every few seconds.
-Every message, detail and error the backend produces goes through `mask_url` and the
-backend's own redaction of the URL's secrets: no password, from the user info or a
-`?password=` query parameter, is ever shown.
+Every message, detail and error the backend produces goes through `mask_url`, and free text
+(redis-py's error messages) through `redact.scrub` of the URL's secrets: no password, from the
+user info or a `?password=` query parameter, is ever shown.
 """
 
 from __future__ import annotations
@@ -49,10 +49,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-from freqtrade_ratekit.redact import MASK, MAX_SHOWN_CHARS, is_secret_name, mask_url
-from freqtrade_ratekit.workers import clamp_pause
+from freqtrade_ratekit.redact import cut, mask_url, scrub, secret_forms, url_secrets
+from freqtrade_ratekit.workers import backoff_ceiling, clamp_pause
 
 __all__ = [
     "Backend",
@@ -277,29 +276,6 @@ def _finite_positive(name: str, value: Any) -> float:
     return float(value)
 
 
-def _url_secrets(url: str) -> list[str]:
-    """Every secret a Redis URL carries (the password, a token-like user, secret query values),
-    raw and percent-decoded, longest first: what `_redact` removes from any text."""
-    try:
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-    except ValueError:
-        return [url]
-    found: set[str] = set()
-    password = parts.password
-    if password:
-        found.add(password)
-    elif parts.username:  # a user without a password is a token (mask_url hides it too)
-        found.add(parts.username)
-    found.update(value for name, value in query if value and is_secret_name(name))
-    for pair in parts.query.split("&"):  # and as written (percent-encoded), too
-        name, _, value = pair.partition("=")
-        if value and is_secret_name(unquote(name)):
-            found.add(value)
-    found |= {unquote(value) for value in found}
-    return sorted((value for value in found if value), key=len, reverse=True)
-
-
 class RedisBackend:
     """Windows shared through Redis, with a local conservative share while Redis is away or
     rejects its calls (see the module docstring for the two kinds of failure)."""
@@ -324,7 +300,7 @@ class RedisBackend:
     ) -> None:
         import redis
 
-        self._secrets = _url_secrets(url)
+        self._secret_forms = secret_forms(url_secrets(url))
         self._masked_url = mask_url(url)
         socket_timeout_s = _finite_positive("socket_timeout_s", socket_timeout_s)
         self._probe_base_s = _finite_positive("probe_base_s", probe_base_s)
@@ -406,13 +382,9 @@ class RedisBackend:
 
     def _redact(self, text: str) -> str:
         """`text` without any of the URL's secrets, every URL in it masked, and cut short."""
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
+        text = scrub(text, self._secret_forms)
         text = _URL_PATTERN.sub(lambda match: mask_url(match.group(0)), text)
-        text = " ".join(text.split())  # one log line, whatever the message holds
-        if len(text) <= MAX_SHOWN_CHARS:
-            return text
-        return f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} characters)"
+        return cut(" ".join(text.split()))  # one log line, whatever the message holds
 
     def _cause(self, exc: BaseException) -> str:
         """`Type: message` (redacted); for an error raised by client code rather than by
@@ -473,8 +445,7 @@ class RedisBackend:
             if isinstance(exc, self._unreachable_errors):
                 self._state = _UNREACHABLE
                 self._failures += 1
-                exponent = min(self._failures - 1, 20)
-                delay = min(self._probe_cap_s, self._probe_base_s * 2**exponent)
+                delay = backoff_ceiling(self._probe_base_s, self._probe_cap_s, self._failures)
                 self._detail = (
                     f"Redis {self._masked_url} unreachable ({cause}); {share}, "
                     f"next probe in {delay:.1f}s"
@@ -486,8 +457,7 @@ class RedisBackend:
                     self._rejections = 0
                 self._rejections += 1
                 self._last_rejection_at = now
-                exponent = min(self._rejections - 1, 20)
-                delay = min(self._script_cap_s, self._script_base_s * 2**exponent)
+                delay = backoff_ceiling(self._script_base_s, self._script_cap_s, self._rejections)
                 self._detail = (
                     f"Redis {self._masked_url} rejected a weight script call ({cause}); "
                     f"{share}, next try in {delay:.0f}s"

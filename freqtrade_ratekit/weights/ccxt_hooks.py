@@ -139,7 +139,7 @@ def instrument(api: Any, ledger: Ledger) -> Instrumentation:
             cost = float(api.calculate_rate_limiter_cost(api_spec, method, path, params, config))
         except Exception:  # odd params (a string limit): fall back to the table's base cost
             try:
-                cost = float((config or {}).get("cost", 1)) if isinstance(config, dict) else 1.0
+                cost = float(config.get("cost", 1)) if isinstance(config, dict) else 1.0
             except Exception:
                 cost = 1.0
         try:

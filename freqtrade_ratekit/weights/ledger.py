@@ -252,8 +252,7 @@ class Ledger:
     def _pool(self, name: str) -> _PoolState:
         state = self._pools.get(name)
         if state is None:
-            spec = self.preset.pool(name)
-            _check_pool(spec)
+            spec = self.preset.pool(name)  # its template was checked at construction
             window = WindowSpec(name, spec.scope, spec.interval_s, spec.limit * self.headroom)
             state = self._pools[name] = _PoolState(spec, window)
         return state
@@ -287,12 +286,7 @@ class Ledger:
             waiter = self._enqueue(charge, priority, items)
             waited_at_all = False
             try:
-                while True:
-                    self._grant_locked()
-                    if waiter.error is not None:
-                        raise waiter.error
-                    if waiter.granted:
-                        break
+                while not self._turn_locked(waiter):
                     waited_at_all = True
                     if self._sleep is None:
                         self._cond.wait(timeout=waiter.delay)
@@ -330,10 +324,7 @@ class Ledger:
         try:
             while True:
                 with self._cond:
-                    self._grant_locked()
-                    if waiter.error is not None:
-                        raise waiter.error
-                    if waiter.granted:
+                    if self._turn_locked(waiter):
                         break
                     waited_at_all = True
                     delay = waiter.delay
@@ -367,6 +358,14 @@ class Ledger:
         )
         bisect.insort(self._waiters, waiter, key=lambda w: w.order)
         return waiter
+
+    def _turn_locked(self, waiter: _Waiter) -> bool:
+        """Grant every waiter that fits; True when `waiter` is granted. The backend error met
+        for `waiter` (by whichever thread granted) is raised here, in its own thread."""
+        self._grant_locked()
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.granted
 
     def _abandon_locked(self, waiter: _Waiter) -> None:
         """`waiter` gives up (it raised): out of the queue, and the others look again."""
@@ -515,13 +514,9 @@ class Ledger:
                 for name, s in self._endpoints.items()
             }
         backend_status = self.backend.status()
-        usage = getattr(self.backend, "usage", None)  # a backend without it enforces the window
         pool_rows: list[RatekitPool] = []
         for state in pools:
-            if callable(usage):
-                used, capacity = usage(state.window)
-            else:
-                used, capacity = self.backend.used(state.window), state.window.capacity
+            used, capacity = self.backend.usage(state.window)
             paused = self.backend.pause_remaining(state.window)
             pool_rows.append(
                 {
