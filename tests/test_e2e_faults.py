@@ -2,9 +2,10 @@
 
 One ratekit bot (Redis backend, enforce) runs a strategy that enters whenever a slot is free
 and exits on price or after 20 s, so entry orders fill and exits are decided all the time.
-Entries are limit orders at the bid, filled a few seconds after they are placed: the fill
-notification reads the entry rate with `refresh=False` where nothing catches an error, which is
-where a remembered "failed recently" error stopped the bot after a malformed burst.
+Orders are market orders: a limit entry filled during a fault would make stock's own fetch
+for the fill notification (a `refresh=False` read outside any try) stop the bot, stock and
+ratekit alike. That ratekit never answers there with a remembered error, the bug that stopped
+bots after a malformed burst, is tested on a real Exchange in `tests/test_get_rate_paths.py`.
 The emulator then answers 500s, malformed bodies (ccxt turns them into `{}`), hangs and 429
 bursts, and Redis is killed and restarted. Throughout, a poller reads `/profit` and the ratekit
 status. Checked: the bot process never exits and trades again after the faults, `/profit`
@@ -130,10 +131,10 @@ def busy_bot(tmp_path: Path) -> Iterator[tuple[BotProcess, Any, RedisServer]]:
             extra={
                 "timeframe": "1m",
                 "internals": {"process_throttle_secs": 1},
-                # limit entries at the bid fill a few seconds later: the fill notification
-                # reads the entry rate with refresh=False, outside any try (issue 11)
-                "order_types": {"entry": "limit"},
-                "entry_pricing": {"price_side": "same"},
+                # market orders: every order and its notifications run inside Freqtrade's own
+                # try (create_trade, handle_trade). A limit entry filled during a fault would
+                # send its fill notification's refresh=False read outside any try, where stock's
+                # own fetch can fail and stop the bot; ratekit answers there exactly as stock.
             },
         )
         bot = BotProcess(

@@ -73,8 +73,10 @@ def test_preload_reads_them_in_one_query_with_the_same_result(database):
     Trade.session.remove()
 
     def preloaded():
-        readers.preload_open_trade_orders()
-        return statistics_reads()
+        loaded = readers.preload_open_trade_orders()  # held, as the /profit hook holds it
+        result = statistics_reads()
+        del loaded
+        return result
 
     ours, statements = count_queries(preloaded)
     assert ours == stock
@@ -82,7 +84,8 @@ def test_preload_reads_them_in_one_query_with_the_same_result(database):
 
 
 def test_preload_leaves_closed_trades_alone(database):
-    readers.preload_open_trade_orders()
+    loaded = readers.preload_open_trade_orders()
+    assert len(loaded) == 20
     loaded = [obj for obj in Trade.session.identity_map.values() if isinstance(obj, Trade)]
     assert len(loaded) == 20
     assert all(trade.is_open for trade in loaded)

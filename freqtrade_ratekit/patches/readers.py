@@ -78,8 +78,10 @@ def _snapshotted(statistics: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(statistics)
     def _rpc_trade_statistics(self: Any, *args: Any, **kwargs: Any) -> Any:
         def compute() -> Any:
-            preload_open_trade_orders()
-            return statistics(self, *args, **kwargs)
+            loaded = preload_open_trade_orders()  # held: the session only keeps weak references
+            result = statistics(self, *args, **kwargs)
+            del loaded
+            return result
 
         snapshots = reader_snapshots()
         if snapshots is None:
@@ -175,17 +177,19 @@ def reader_snapshots() -> ReaderSnapshots | None:
         return rt.readers
 
 
-def preload_open_trade_orders() -> None:
+def preload_open_trade_orders() -> list[Any]:
     """Load every open trade's orders in one query before /profit reads them.
 
     Freqtrade queries the trades without their orders, then reads each open trade's orders:
     one lazy query per trade, most of a 200-trade /profit. Loading them here puts the orders
     in the request's session, where the statistics query finds them already loaded. Closed
-    trades' orders are not read by /profit and stay unloaded.
+    trades' orders are not read by /profit and stay unloaded. The session's identity map holds
+    its objects weakly: the caller keeps the returned trades until the statistics are computed,
+    or a garbage collection in between drops them and every order is queried again.
     """
     from freqtrade.persistence import Trade
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     query = select(Trade).filter(Trade.is_open.is_(True)).options(selectinload(Trade.orders))
-    Trade.session.scalars(query).all()
+    return list(Trade.session.scalars(query).all())
