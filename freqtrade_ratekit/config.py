@@ -43,6 +43,7 @@ SECTION = "ratekit"
 MAX_TTL_S = 86_400  # a fresh rate older than a day is no longer a price
 MAX_STALE_S = 7 * 86_400
 MAX_PERIOD_S = 86_400  # background refresh periods
+MAX_TRADING_AGE_S = 60  # a trading decision on prices older than a minute is no longer "current"
 MAX_COIN_LIST_AGE_S = 365 * 86_400
 MAX_READER_AGE_S = 3_600
 MAX_POOL_INTERVAL_S = 7 * 86_400  # the longest published window is one day (Binance ORDERS_1D)
@@ -299,6 +300,21 @@ class RateCacheSettings:
         minimum=0,
         maximum=MAX_PERIOD_S,
         meaning="background batched refresh period; 0 = off",
+    )
+    trading_batch: bool = key(
+        True,
+        meaning="price each bot iteration's trading reads (`refresh=True`: exits, entries, "
+        "order replacement) from one batched call fetched at the iteration's start; false = "
+        "stock's one call per pair",
+    )
+    trading_max_age: float = key(
+        2.0,
+        exclusive_minimum=0,
+        maximum=MAX_TRADING_AGE_S,
+        meaning="the oldest exchange data a trading decision may use, from the batch's arrival; "
+        "older data falls back to stock's per-pair fetch. 2 s: longer than one batch round trip "
+        "plus a light strategy's analysis, shorter than the default `process_throttle_secs` "
+        "(5 s), so an iteration never decides on the previous iteration's prices",
     )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "DocumentT",
     "FiatState",
     "RatekitBackend",
+    "RatekitBatchCall",
     "RatekitCacheEntry",
     "RatekitCacheSide",
     "RatekitCacheStats",
@@ -35,6 +36,7 @@ __all__ = [
     "RatekitFiat",
     "RatekitFiatCalls",
     "RatekitFiatPair",
+    "RatekitHistogram",
     "RatekitInactive",
     "RatekitPool",
     "RatekitRateBook",
@@ -45,7 +47,7 @@ __all__ = [
     "RatekitRefresherStatus",
     "RatekitSharedStore",
     "RatekitStatus",
-    "RatekitWaitHistogram",
+    "RatekitTradingBatch",
     "RatekitWeightTotals",
     "RatekitWeights",
     "RatekitWorkerStatus",
@@ -148,6 +150,36 @@ class RatekitRateBookSettings(TypedDict):
     negative_ttl: float
     refresh_interval: float
     prewarm_whitelist: bool
+    trading_batch: bool
+    trading_max_age: float
+
+
+class RatekitBatchCall(TypedDict):
+    """The last batch call of the trading loop."""
+
+    at: float  # wall clock, when it ended
+    method: str  # e.g. fetch_bids_asks
+    cost: float  # ccxt cost units
+    pairs: int  # priced tickers in the answer
+    seconds: float
+    error: str | None
+
+
+class RatekitTradingBatch(TypedDict):
+    """`TradingBatch.snapshot()`: how the bot's iterations were priced (rule 1)."""
+
+    enabled: bool
+    max_age: float  # rate_cache.trading_max_age
+    batch_calls: int  # including failed ones and re-fetches
+    failed_calls: int
+    refetches: int  # a batch re-fetched because it went stale before its first use
+    consecutive_failures: int
+    served: int  # trading reads answered from the batch
+    per_pair: int  # trading reads that went to stock's per-pair fetch
+    per_pair_by_reason: dict[str, int]  # no_batch, backoff, failed, late, stale, ...
+    served_age: RatekitHistogram  # age of the data of each served read, seconds
+    iterations: RatekitHistogram  # duration of each bot iteration, seconds
+    last_call: RatekitBatchCall | None
 
 
 class RatekitRateBook(TypedDict):
@@ -157,6 +189,7 @@ class RatekitRateBook(TypedDict):
     last_prewarm: RatekitRefreshReport | None
     last_refresh: RatekitRefreshReport | None
     refresher: RatekitRefresherStatus
+    trading: RatekitTradingBatch
     settings: RatekitRateBookSettings
 
 
@@ -246,7 +279,7 @@ class RatekitEndpoint(TypedDict):
     status_418: int
 
 
-class RatekitWaitHistogram(TypedDict):
+class RatekitHistogram(TypedDict):
     """Cumulative `[upper bound (s), count]` buckets, the last one `["+Inf", count]`."""
 
     buckets: list[list[float | str]]
@@ -272,7 +305,7 @@ class RatekitWeights(TypedDict):
     backend: RatekitBackend
     pools: list[RatekitPool]
     endpoints: list[RatekitEndpoint]
-    wait_histogram: dict[str, RatekitWaitHistogram]  # by endpoint
+    wait_histogram: dict[str, RatekitHistogram]  # by endpoint
     totals: RatekitWeightTotals
 
 

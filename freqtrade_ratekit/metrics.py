@@ -34,10 +34,10 @@ from freqtrade_ratekit import __version__
 from freqtrade_ratekit.documents import (
     DocumentT,
     RatekitFiat,
+    RatekitHistogram,
     RatekitInactive,
     RatekitRateBook,
     RatekitReaders,
-    RatekitWaitHistogram,
     RatekitWeights,
     is_active,
 )
@@ -157,6 +157,44 @@ METRICS: tuple[MetricSpec, ...] = (
         "ratekit_refresher_last_run_timestamp_seconds",
         GAUGE,
         "Unix time of the last background rate refresh run.",
+    ),
+    # trading loop (rule 1)
+    MetricSpec(
+        "ratekit_trading_batch_calls_total",
+        COUNTER,
+        "Batched pricing calls of the bot's iterations (failed ones and re-fetches included).",
+    ),
+    MetricSpec(
+        "ratekit_trading_batch_failed_calls_total",
+        COUNTER,
+        "Batched pricing calls that failed; their iteration priced per pair.",
+    ),
+    MetricSpec(
+        "ratekit_trading_batch_refetches_total",
+        COUNTER,
+        "Batches fetched again because they went stale before their first use.",
+    ),
+    MetricSpec(
+        "ratekit_trading_reads_total",
+        COUNTER,
+        "Trading reads (get_rate refresh=True in the bot loop) by what served them: the batch, "
+        "or stock's per-pair fetch and why.",
+        ("served_by", "reason"),
+    ),
+    MetricSpec(
+        "ratekit_trading_data_age_seconds",
+        HISTOGRAM,
+        "Age of the exchange data behind each trading read served from the batch.",
+    ),
+    MetricSpec(
+        "ratekit_trading_max_age_seconds",
+        GAUGE,
+        "rate_cache.trading_max_age: the oldest data a trading decision may use.",
+    ),
+    MetricSpec(
+        "ratekit_bot_iteration_duration_seconds",
+        HISTOGRAM,
+        "Duration of each bot iteration (FreqtradeBot.process).",
     ),
     # fiat
     MetricSpec(
@@ -475,6 +513,22 @@ def _collect_rate_cache(out: _Families, snapshot: RatekitRateBook, now: float) -
     out.add("ratekit_refresher_last_duration_seconds", refresher["last_duration_s"])
     out.add("ratekit_refresher_last_run_timestamp_seconds", refresher["last_run_at"])
 
+    trading = snapshot["trading"]
+    out.add("ratekit_trading_batch_calls_total", trading["batch_calls"])
+    out.add("ratekit_trading_batch_failed_calls_total", trading["failed_calls"])
+    out.add("ratekit_trading_batch_refetches_total", trading["refetches"])
+    out.add("ratekit_trading_reads_total", trading["served"], served_by="batch", reason="fresh")
+    for reason, count in trading["per_pair_by_reason"].items():
+        out.add("ratekit_trading_reads_total", count, served_by="per_pair", reason=reason)
+    out.add("ratekit_trading_max_age_seconds", trading["max_age"])
+    for name, histogram in (
+        ("ratekit_trading_data_age_seconds", trading["served_age"]),
+        ("ratekit_bot_iteration_duration_seconds", trading["iterations"]),
+    ):
+        buckets = _histogram_buckets(histogram)
+        if buckets is not None:
+            out.add_histogram(name, buckets, _sample_value(histogram["sum"]) or 0.0)
+
 
 def _collect_fiat(out: _Families, snapshot: RatekitFiat, now: float) -> None:
     for record in snapshot["pairs"]:
@@ -555,7 +609,7 @@ def _collect_weights(out: _Families, snapshot: RatekitWeights, now: float) -> No
             out.add_histogram("ratekit_weight_wait_seconds", buckets, sum_value, endpoint=name)
 
 
-def _histogram_buckets(histogram: RatekitWaitHistogram) -> list[tuple[str, float]] | None:
+def _histogram_buckets(histogram: RatekitHistogram) -> list[tuple[str, float]] | None:
     """Cumulative `[[le, count], ...]` as Prometheus wants them: sorted, ending with +Inf.
 
     A missing +Inf bucket is completed from `count`; malformed input yields None (skipped).

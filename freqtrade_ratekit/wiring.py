@@ -25,6 +25,7 @@ from freqtrade_ratekit.fiat.store import RedisFiatStore
 from freqtrade_ratekit.rates.book import RateBook
 from freqtrade_ratekit.rates.refresher import MarketData, PairSpec, pricing_needs
 from freqtrade_ratekit.rates.sources import TickerSource, choose_ticker_source
+from freqtrade_ratekit.rates.trading_batch import TradingBatch
 from freqtrade_ratekit.weights import (
     Backend,
     Ledger,
@@ -119,10 +120,11 @@ def build_rate_book(
     exit_pricing: Callable[[], Mapping[str, Any]],
     tickers_have_bid_ask: bool = True,
 ) -> RateBook:
-    """The rate caches of one exchange, refreshed through its ccxt client `api`.
+    """The rate caches of one exchange, refreshed through its ccxt client `api`, and the
+    batched pricing of the bot's iterations.
 
-    The pricing sections are read on each refresh (callables): Freqtrade's config may change
-    them at runtime. The book is not started.
+    The pricing sections are read on each refresh and iteration (callables): Freqtrade's
+    config may change them at runtime. The book is not started.
     """
 
     def fetch(method: str, symbols: list[str] | None) -> Any:
@@ -135,6 +137,18 @@ def build_rate_book(
             api, pairs, need_last=need_last, tickers_have_bid_ask=tickers_have_bid_ask
         )
 
+    def wait_limit() -> float:
+        # a batch in flight is awaited as long as ccxt would wait for its answer
+        return max(1.0, float(getattr(api, "timeout", 10_000) or 10_000) / 1000.0)
+
+    trading = TradingBatch(
+        enabled=settings.rate_cache.trading_batch,
+        max_age=settings.rate_cache.trading_max_age,
+        choose_source=choose_source,
+        fetch=fetch,
+        pricing=lambda: (entry_pricing(), exit_pricing()),
+        wait_limit=wait_limit,
+    )
     return RateBook(
         settings.rate_cache,
         open_trades=open_trades,
@@ -143,6 +157,7 @@ def build_rate_book(
         fetch_order_book=fetch_order_book,
         store_rates=store_rates,
         pricing=lambda: pricing_needs(entry_pricing(), exit_pricing()),
+        trading=trading,
     )
 
 

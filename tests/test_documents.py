@@ -135,7 +135,7 @@ def test_openapi_documents_the_inactive_section_and_the_nested_documents(
     }
     cache_route = openapi["paths"]["/api/v1/ratekit/cache"]["get"]["responses"]["200"]
     assert "RatekitInactive" in json.dumps(cache_route)
-    assert {"RatekitCacheEntry", "RatekitPool", "RatekitWaitHistogram", "RatekitReaders"} <= set(
+    assert {"RatekitCacheEntry", "RatekitPool", "RatekitHistogram", "RatekitReaders"} <= set(
         schemas
     )
     assert "hit_ratio" in schemas["RatekitCacheSide"]["properties"]

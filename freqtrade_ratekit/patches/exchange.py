@@ -1,15 +1,20 @@
 """Target the exchange: weight accounting on every ccxt client (`Exchange._init_ccxt`), the
-rate caches and their refresher (`Exchange.__init__` / `get_rate` / `close`), and the
-pre-warm triggers of the running bot (`FreqtradeBot.startup` / `_refresh_active_whitelist`).
+rate caches and their refresher (`Exchange.__init__` / `get_rate` / `close`), the pre-warm
+triggers of the running bot (`FreqtradeBot.startup` / `_refresh_active_whitelist`), and the
+batched pricing of its iterations (`FreqtradeBot.process`, `Exchange.get_rate` / `get_rates`).
 
 Only a trading bot (dry or live) is patched; the components are built by `wiring`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import logging
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from freqtrade_ratekit import runtime, wiring
@@ -22,6 +27,7 @@ from freqtrade_ratekit.patches.readers import (
 )
 from freqtrade_ratekit.rates.book import RateBook
 from freqtrade_ratekit.rates.refresher import MarketData, PairSpec, is_transient_error
+from freqtrade_ratekit.rates.trading_batch import TradingBatch, book_top_from_ticker, servable_side
 from freqtrade_ratekit.workers import describe_error, join_thread
 
 logger = logging.getLogger(__name__)
@@ -34,6 +40,12 @@ PROFIT_JOIN_TIMEOUT_S = 5.0
 _BOOK = "_ratekit_rates"
 """The `Exchange` attribute that holds its rate book (see `rate_book_of`)."""
 
+_iteration: contextvars.ContextVar[TradingBatch | None] = contextvars.ContextVar(
+    "ratekit_trading_iteration", default=None
+)
+"""The trading batch of the bot iteration running in this thread (None outside `process`):
+only the bot's own loop is priced from the batch, never a REST or Telegram thread."""
+
 
 def _instrument() -> None:
     from freqtrade.exchange import Exchange
@@ -43,6 +55,7 @@ def _instrument() -> None:
     stock_get_rate = Exchange.get_rate
     TARGET.replace(Exchange, "__init__", _wrap_init(Exchange.__init__, stock_get_rate))
     TARGET.replace(Exchange, "get_rate", _wrap_get_rate(stock_get_rate))
+    TARGET.replace(Exchange, "get_rates", _wrap_get_rates(Exchange.get_rates, stock_get_rate))
     TARGET.replace(Exchange, "close", _wrap_close(Exchange.close))
     TARGET.replace(FreqtradeBot, "startup", _wrap_startup(FreqtradeBot.startup))
     TARGET.replace(
@@ -50,6 +63,7 @@ def _instrument() -> None:
         "_refresh_active_whitelist",
         _wrap_whitelist(FreqtradeBot._refresh_active_whitelist),
     )
+    TARGET.replace(FreqtradeBot, "process", _wrap_process(FreqtradeBot.process))
 
 
 def _uninstrument() -> None:
@@ -133,6 +147,12 @@ def _wrap_get_rate(original: Any) -> Any:
         book = self.__dict__.get(_BOOK)  # not rate_book_of(): the hot path
         if book is None:
             return original(self, pair, refresh, side, is_short, order_book, ticker)
+        if refresh and order_book is None and ticker is None:
+            batch = _iteration.get()
+            if batch is not None:
+                rate = _rate_from_batch(self, batch, original, pair, side, is_short)
+                if rate is not None:
+                    return rate
         # a reader's rate of 0.0 falls through to stock, which treats it as a miss too
         if (
             not refresh
@@ -147,6 +167,100 @@ def _wrap_get_rate(original: Any) -> Any:
             raise
 
     return get_rate
+
+
+def _wrap_get_rates(original: Any, stock_get_rate: Any) -> Any:
+    """Position adjustment prices both sides at once (`get_rates`): from the batch too."""
+
+    @functools.wraps(original)
+    def get_rates(self: Any, pair: str, refresh: bool, is_short: bool) -> tuple[float, float]:
+        batch = _iteration.get() if refresh else None
+        if batch is not None and self.__dict__.get(_BOOK) is not None:
+            entry = _rate_from_batch(self, batch, stock_get_rate, pair, "entry", is_short)
+            exit_ = _rate_from_batch(self, batch, stock_get_rate, pair, "exit", is_short)
+            if entry is not None and exit_ is not None:
+                return entry, exit_
+        return original(self, pair, refresh, is_short)
+
+    return get_rates
+
+
+def _rate_from_batch(
+    exchange: Any, batch: TradingBatch, stock_get_rate: Any, pair: str, side: str, is_short: bool
+) -> float | None:
+    """Rule 1: the rate from the iteration's batch, by Freqtrade's own formula (stock
+    `get_rate` handed the batched ticker, or the top of the book built from it), when the batch
+    is younger than the trading maximum age; None sends the read to stock's per-pair fetch."""
+    from freqtrade.exceptions import PricingError
+
+    pricing = exchange._config.get(f"{side}_pricing", {})
+    if not servable_side(pricing):
+        batch.fell_back("depth")
+        return None
+    found = batch.lookup(pair)
+    if found.ticker is None or found.age is None:
+        return None
+    price = found.ticker.get(exchange._get_price_side(side, is_short, pricing))
+    if not isinstance(price, int | float) or not price > 0:
+        batch.fell_back("unusable")
+        return None
+    use_book = pricing.get("use_order_book", False)
+    try:
+        rate = stock_get_rate(
+            exchange,
+            pair,
+            True,
+            side,
+            is_short,
+            order_book=book_top_from_ticker(found.ticker) if use_book else None,
+            ticker=None if use_book else found.ticker,
+        )
+    except PricingError:
+        batch.fell_back("unusable")
+        return None
+    batch.served(found.age)
+    return float(rate)
+
+
+def _wrap_process(original: Any) -> Any:
+    """One bot iteration: its trading reads may use its batch (started by the whitelist hook);
+    its duration is a figure."""
+
+    @functools.wraps(original)
+    def process(self: Any) -> None:
+        book = rate_book_of(self.exchange)
+        if book is None:
+            return original(self)
+        with trading_iteration(book):
+            return original(self)
+
+    return process
+
+
+@contextlib.contextmanager
+def trading_iteration(book: RateBook) -> Iterator[TradingBatch]:
+    """Marks the calling thread's code as one bot iteration priced by `book`'s batch (which
+    the whitelist hook, or the caller, starts with `begin`); records the iteration's duration."""
+    token = _iteration.set(book.trading)
+    started = time.monotonic()
+    try:
+        yield book.trading
+    finally:
+        _iteration.reset(token)
+        book.trading.end(time.monotonic() - started)
+
+
+def _begin_batch(bot: Any, book: RateBook, whitelist: list[str]) -> None:
+    """The pairs this iteration prices: open trades (exits, order replacement, position
+    adjustment), and the whitelist too when new entries are possible."""
+    from freqtrade.enums import State
+    from freqtrade.persistence import Trade
+
+    trades = Trade.get_open_trades()
+    pairs = [trade.pair for trade in trades]
+    if bot.state == State.RUNNING and bot.config["max_open_trades"] > len(trades):
+        pairs.extend(whitelist)
+    book.trading.begin(book.batch_pairs(pairs))
 
 
 def _wrap_close(original: Any) -> Any:
@@ -190,8 +304,12 @@ def _wrap_whitelist(original: Any) -> Any:
     def _refresh_active_whitelist(self: Any, *args: Any, **kwargs: Any) -> list[str]:
         whitelist = original(self, *args, **kwargs)
         book = rate_book_of(self.exchange)
-        if book is not None and book.set_whitelist(whitelist) and book.settings.prewarm_whitelist:
+        if book is None:
+            return whitelist
+        if book.set_whitelist(whitelist) and book.settings.prewarm_whitelist:
             book.prewarm_in_background()
+        if _iteration.get() is book.trading:
+            _begin_batch(self, book, whitelist)
         return whitelist
 
     return _refresh_active_whitelist

@@ -3,8 +3,8 @@
 Plain code: the Freqtrade-specific parts (open trades, ccxt calls, the stock rate formula)
 come in as callables (built by `wiring.build_rate_book`), so this is testable without a bot.
 
-Threads: the refresher's worker and every pre-warm thread belong to the book; `stop()` ends
-and joins them.
+Threads: the refresher's worker, every pre-warm thread and the trading batch's call belong to
+the book; `stop()` ends and joins them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from freqtrade_ratekit.rates.refresher import (
     pairs_due,
 )
 from freqtrade_ratekit.rates.sources import TickerSource
+from freqtrade_ratekit.rates.trading_batch import TradingBatch
 from freqtrade_ratekit.workers import Backoff, join_thread
 
 logger = logging.getLogger(__name__)
@@ -55,8 +56,10 @@ class RateBook:
         fetch_order_book: Callable[[str], Any],
         store_rates: Callable[[PairSpec, MarketData], None],
         pricing: Callable[[], PricingNeeds],
+        trading: TradingBatch,
     ) -> None:
         self.settings = settings
+        self.trading = trading
         self.caches = {
             side: RateCache(
                 maxsize=settings.maxsize,
@@ -100,6 +103,16 @@ class RateBook:
     def _due(self, pairs: list[str]) -> list[str]:
         return pairs_due(self.caches.values(), pairs, horizon=self._horizon)
 
+    def batch_pairs(self, pairs: Iterable[str]) -> list[str]:
+        """`pairs` without those inside their negative TTL: one bad symbol in a `symbols`
+        list can make the exchange reject the whole batch (Binance: -1121 Invalid symbol).
+        Their trading reads go to stock's per-pair fetch, as before."""
+        wanted = list(dict.fromkeys(pairs))
+        failing: set[str] = set()
+        for cache in self.caches.values():
+            failing |= cache.failing_among(wanted)
+        return [pair for pair in wanted if pair not in failing]
+
     def mark_failed(self, pair: str, error: str) -> None:
         for cache in self.caches.values():
             cache.mark_failed(pair, error)
@@ -133,6 +146,7 @@ class RateBook:
             self._stopping = True
             prewarms = list(self._prewarms)
         ended = self.refresher.stop(timeout)
+        ended = self.trading.stop(timeout) and ended
         for thread in prewarms:
             ended = join_thread(thread, timeout) and ended
         return ended
@@ -183,6 +197,7 @@ class RateBook:
             "last_prewarm": self.last_prewarm.as_dict() if self.last_prewarm else None,
             "last_refresh": last_run.as_dict() if last_run else None,
             "refresher": self.refresher.status(),
+            "trading": self.trading.snapshot(),
             "settings": {
                 "maxsize": self.settings.maxsize,
                 "ttl": self.settings.ttl,
@@ -190,5 +205,7 @@ class RateBook:
                 "negative_ttl": self.settings.negative_ttl,
                 "refresh_interval": self.settings.refresh_interval,
                 "prewarm_whitelist": self.settings.prewarm_whitelist,
+                "trading_batch": self.settings.trading_batch,
+                "trading_max_age": self.settings.trading_max_age,
             },
         }

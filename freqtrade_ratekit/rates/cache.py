@@ -324,6 +324,16 @@ class RateCache(MutableMapping[str, float]):
                     due.append(pair)
         return due
 
+    def failing_among(self, pairs: Iterable[str]) -> set[str]:
+        """The `pairs` inside their negative TTL. A planning call: counts nothing."""
+        with self._lock:
+            now = self._timer()
+            return {
+                pair
+                for pair in pairs
+                if (entry := self._lru.peek(pair)) is not None and self._failure_active(entry, now)
+            }
+
     # -- figures ----------------------------------------------------------------------------
 
     def stats(self) -> RatekitCacheStats:

@@ -63,8 +63,8 @@ from typing import Any
 
 from freqtrade_ratekit.documents import (
     RatekitEndpoint,
+    RatekitHistogram,
     RatekitPool,
-    RatekitWaitHistogram,
     RatekitWeights,
 )
 from freqtrade_ratekit.weights.backends import Backend, MemoryBackend, WindowSpec
@@ -143,7 +143,7 @@ class _EndpointStats:
     status_418: int = 0
     wait_counts: list[int] = field(default_factory=lambda: [0] * len(WAIT_BUCKETS_S))
 
-    def histogram(self) -> RatekitWaitHistogram:
+    def histogram(self) -> RatekitHistogram:
         """Cumulative Prometheus-style buckets of the time calls waited for admission."""
         cumulative = list(itertools.accumulate(self.wait_counts))
         buckets: list[list[float | str]] = [
