@@ -20,8 +20,11 @@ from freqtrade_ratekit.documents import (
     RatekitFiat,
     RatekitRateBook,
     RatekitReaders,
+    RatekitTradingBatch,
     RatekitWeights,
 )
+from freqtrade_ratekit.rates.sources import PlannedCall, TickerSource
+from freqtrade_ratekit.rates.trading_batch import TradingBatch
 from freqtrade_ratekit.runtime import Runtime
 from freqtrade_ratekit.snapshots import ReaderSnapshots
 from tests.helpers import FakeClock
@@ -111,6 +114,7 @@ def rate_cache_snapshot() -> RatekitRateBook:
             "dropped_requests": 0,
             "last_run": None,
         },
+        "trading": trading_batch_snapshot(),
         "settings": {
             "maxsize": 1000,
             "ttl": 300,
@@ -118,8 +122,52 @@ def rate_cache_snapshot() -> RatekitRateBook:
             "negative_ttl": 300,
             "refresh_interval": 60,
             "prewarm_whitelist": False,
+            "trading_batch": True,
+            "trading_max_age": 2.0,
         },
     }
+
+
+def trading_batch_snapshot() -> RatekitTradingBatch:
+    """A real TradingBatch after two iterations: one served three reads from its batch, 0.3 s
+    old; in the other the batch call failed and two reads went per pair."""
+    clock = FakeClock()
+    answers: list[Any] = [
+        {pair: {"symbol": pair, "bid": 1.0, "ask": 1.1} for pair in TRADED},
+        ConnectionError("reset"),
+    ]
+
+    def fetch(method: str, symbols: list[str] | None) -> Any:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    batch = TradingBatch(
+        enabled=True,
+        max_age=2.0,
+        choose_source=lambda pairs, need_last: TickerSource(
+            name="bids_asks_all", calls=(PlannedCall("fetch_bids_asks", None, 0.8),), pairs=()
+        ),
+        fetch=fetch,
+        pricing=lambda: ({}, {}),
+        timer=clock,
+        wall_clock=lambda: NOW,
+    )
+    batch.begin(TRADED)
+    assert batch.lookup(TRADED[0]).ticker is not None  # waits for the answer
+    clock.advance(0.3)
+    for pair in TRADED:
+        batch.served(batch.lookup(pair).age or 0.0)
+    batch.end(0.4)
+    batch.begin(TRADED)
+    for pair in TRADED[:2]:
+        batch.lookup(pair)
+    batch.end(1.5)
+    return batch.snapshot()
+
+
+TRADED = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 
 
 def fiat_snapshot() -> RatekitFiat:
@@ -380,6 +428,23 @@ def test_rate_cache_figures_follow_the_snapshot() -> None:
     assert value(samples, "ratekit_refresher_running") == 1
     assert value(samples, "ratekit_refresher_runs_total") == 17
     assert value(samples, "ratekit_refresher_last_duration_seconds") == pytest.approx(0.2)
+
+
+def test_trading_loop_figures_follow_the_batch() -> None:
+    samples = scrape(sample_runtime())
+    reads = "ratekit_trading_reads_total"
+    assert value(samples, "ratekit_trading_batch_calls_total") == 2
+    assert value(samples, "ratekit_trading_batch_failed_calls_total") == 1
+    assert value(samples, reads, served_by="batch", reason="fresh") == 3
+    assert value(samples, reads, served_by="per_pair", reason="failed") == 2
+    assert value(samples, reads, served_by="per_pair", reason="stale") == 0
+    assert value(samples, "ratekit_trading_data_age_seconds_count") == 3
+    assert value(samples, "ratekit_trading_data_age_seconds_bucket", le="0.25") == 0
+    assert value(samples, "ratekit_trading_data_age_seconds_bucket", le="0.5") == 3
+    assert value(samples, "ratekit_bot_iteration_duration_seconds_count") == 2
+    assert value(samples, "ratekit_bot_iteration_duration_seconds_sum") == pytest.approx(1.9)
+    assert value(samples, "ratekit_bot_iteration_duration_seconds_bucket", le="1.0") == 1
+    assert value(samples, "ratekit_trading_max_age_seconds") == 2.0
 
 
 def test_fiat_figures_follow_the_snapshot() -> None:

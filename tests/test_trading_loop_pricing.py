@@ -166,9 +166,7 @@ def test_a_pair_missing_from_the_batch_is_fetched_per_pair_and_negative_cached(
     assert book.batch_pairs(pairs) == [p for p in pairs if p != delisted]
 
 
-def test_the_top_of_the_book_is_served_from_book_tickers(
-    make_exchange, exchange_emulator, mocker
-):
+def test_the_top_of_the_book_is_served_from_book_tickers(make_exchange, exchange_emulator, mocker):
     top = pricing(use_order_book=True, order_book_top=1)
     exchange, book, pairs = make_exchange(entry=top, exit_=top)
     spy = mocker.spy(exchange._api, "fetch_bids_asks")

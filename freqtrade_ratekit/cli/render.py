@@ -21,10 +21,12 @@ from freqtrade_ratekit.documents import (
     DocumentT,
     RatekitCacheEntry,
     RatekitFiat,
+    RatekitHistogram,
     RatekitInactive,
     RatekitRateBook,
     RatekitReaders,
     RatekitStatus,
+    RatekitTradingBatch,
     RatekitWeights,
     RatekitWeightTotals,
     is_active,
@@ -246,6 +248,7 @@ def _rate_cache_parts(cache: RatekitRateBook, top: int, now: float) -> list[Rend
                 "red",
             )
         parts.append(line)
+    parts.append(_trading_line(cache["trading"]))
 
     if entries:
         # the pairs that need attention first: failing, then stale, then the oldest
@@ -269,6 +272,46 @@ def _rate_cache_parts(cache: RatekitRateBook, top: int, now: float) -> list[Rend
             )
         parts.append(table)
     return parts
+
+
+def _trading_line(trading: RatekitTradingBatch) -> Text:
+    """How the bot's iterations were priced: from the batch, or per pair and why."""
+    iterations = trading["iterations"]
+    timing = (
+        f"{_fmt_count(iterations['count'])} iterations, p50 "
+        f"{_fmt_quantile(iterations, 0.5)}, p99 {_fmt_quantile(iterations, 0.99)}"
+    )
+    if not trading["enabled"]:
+        return Text(f"Trading loop: batch off (stock per-pair pricing); {timing}", "dim")
+    reasons = ", ".join(
+        f"{reason} {_fmt_count(count)}"
+        for reason, count in sorted(trading["per_pair_by_reason"].items())
+        if count
+    )
+    line = Text(
+        f"Trading loop: batch ≤ {_fmt_seconds(trading['max_age'])} old; "
+        f"{_fmt_count(trading['batch_calls'])} batch calls, reads "
+        f"{_fmt_count(trading['served'])} from the batch (age p50 "
+        f"{_fmt_quantile(trading['served_age'], 0.5)}) / {_fmt_count(trading['per_pair'])} "
+        f"per pair{f' ({reasons})' if reasons else ''}; {timing}"
+    )
+    failed = _json_number(trading["failed_calls"]) or 0
+    if failed:
+        last = trading["last_call"]
+        error = last["error"] if last is not None else None
+        line.append(f"; {failed:.0f} failed calls, last: {error or MISSING}", "red")
+    return line
+
+
+def _fmt_quantile(histogram: RatekitHistogram, quantile: float) -> str:
+    """The upper bound of the bucket holding the quantile (`≤ 0.25s`), from cumulative buckets."""
+    count = _json_number(histogram["count"]) or 0
+    if not count:
+        return MISSING
+    for bound, cumulative in histogram["buckets"]:
+        if (_json_number(cumulative) or 0) >= quantile * count:
+            return f"≤ {_fmt_seconds(bound)}" if bound != "+Inf" else "> max bucket"
+    return MISSING
 
 
 def _fiat_parts(fiat: RatekitFiat, now: float) -> list[RenderableType]:
