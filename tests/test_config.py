@@ -173,7 +173,7 @@ def section_with(path: tuple[str, ...], value: object) -> dict:
 
 
 def test_every_number_of_the_schema_is_covered():
-    assert len(NUMERIC_LEAVES) == 16
+    assert len(NUMERIC_LEAVES) == 17
     assert ("fiat", "timeout") in NUMERIC_LEAVES
     assert ("weights", "pools", "REQUEST_WEIGHT", "interval") in NUMERIC_LEAVES
 
@@ -197,6 +197,7 @@ def test_nan_and_infinity_are_rejected_by_name(path, value):
         (("weights", "endpoints", "depth", "weight"), 1e300, "must be <= 1000000000"),
         (("rate_cache", "ttl"), 1e308, "must be <= 86400"),
         (("rate_cache", "refresh_interval"), 10**10, "must be <= 86400"),
+        (("rate_cache", "trading_max_age"), 61, "must be <= 60"),
         (("fiat", "refresh_interval"), 10**10, "must be <= 86400"),
         (("fiat", "coin_list_max_age"), 1e20, "must be <= 31536000"),
         (("readers", "max_age"), 10**6, "must be <= 3600"),

@@ -119,6 +119,7 @@ def test_a_stale_batch_is_refetched_once_then_reads_go_per_pair(make_exchange, e
     since = time.time()
     with trading_iteration(book) as batch:
         batch.begin(pairs)
+        assert batch.lookup(pairs[0]).reason == "batch"  # arrived
         time.sleep(MAX_AGE + 0.2)
         exchange.get_rate(pairs[0], refresh=True, side="exit", is_short=False)  # re-fetch
         time.sleep(MAX_AGE + 0.2)
