@@ -347,11 +347,11 @@ def test_what_only_the_bot_used_to_catch_is_caught_by_validation(config, expecte
     [
         {**BINANCE, "ratekit": {"weights": {"preset": "okx"}}},
         {
-            "exchange": {"name": "kraken"},
+            "exchange": {"name": "bitvavo"},
             "ratekit": {"weights": {"endpoints": {"x": {"weight": 2}}}},
         },
         {
-            "exchange": {"name": "kraken"},
+            "exchange": {"name": "bitvavo"},
             "ratekit": {"weights": {"pools": {"CCXT_RATE_LIMIT": {"limit": 5, "interval": 1}}}},
         },
         {

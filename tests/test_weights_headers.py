@@ -200,3 +200,135 @@ def test_max_pause_is_three_days_and_the_policy_default():
 
     assert MAX_PAUSE_S == 3 * 86400
     assert RetryPolicy().max_pause_s == MAX_PAUSE_S
+
+
+# ---------------------------------------------------------------- Bybit and KuCoin
+
+
+@pytest.fixture
+def fake_time():
+    """A monotonic and a wall clock that move only when a test says so."""
+    from types import SimpleNamespace
+
+    from tests.helpers import FakeClock
+
+    return SimpleNamespace(clock=FakeClock(1000.0), wall=FakeClock(NOW))
+
+
+# The example of https://bybit-exchange.github.io/docs/v5/rate-limit (read 2026-12-02).
+BYBIT_HEADERS = {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": "141",
+    "X-Bapi-Limit": "100",
+    "X-Bapi-Limit-Status": "99",
+    "X-Bapi-Limit-Reset-Timestamp": "1672738134824",
+}
+# The example of https://www.kucoin.com/docs-new/rate-limit (read 2026-12-02).
+KUCOIN_HEADERS = {
+    "gw-ratelimit-limit": "500",
+    "gw-ratelimit-remaining": "300",
+    "gw-ratelimit-reset": "1489",
+}
+# Bybit's answer over a UID limit (same page): HTTP 200, retCode 10006.
+BYBIT_TOO_MANY = '{"retCode":10006,"retMsg":"Too many visits!","result":{},"time":1672738134824}'
+# KuCoin's answer over a resource pool's quota (same page): HTTP 429, code 429000.
+KUCOIN_TOO_MANY = '{"code":"429000","msg":"Too Many Requests"}'
+
+
+def test_bybit_limit_status_and_reset_timestamp():
+    (reading,) = parse_usage("bybit", BYBIT_HEADERS, NOW)
+    assert (reading.kind, reading.interval_s) == ("requests", None)
+    assert (reading.used, reading.limit, reading.remaining) == (1, 100, 99)
+    assert reading.reset_at == pytest.approx(1672738134.824)
+
+
+def test_kucoin_pool_quota_with_reset_countdown_in_milliseconds():
+    (reading,) = parse_usage("kucoin", KUCOIN_HEADERS, NOW)
+    assert (reading.used, reading.limit, reading.remaining) == (200, 500, 300)
+    assert reading.reset_at == pytest.approx(NOW + 1.489)
+
+
+def test_kucoin_headers_are_read_from_a_case_insensitive_mapping():
+    from requests.structures import CaseInsensitiveDict
+
+    headers = CaseInsensitiveDict({"GW-RateLimit-Limit": "4000", "GW-RateLimit-Remaining": "0"})
+    (reading,) = parse_usage("kucoin", headers, NOW)
+    assert (reading.used, reading.remaining, reading.reset_at) == (4000, 0, None)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "headers"),
+    [
+        ("bybit", {"X-Bapi-Limit": "inf", "X-Bapi-Limit-Status": "1"}),
+        ("bybit", {"X-Bapi-Limit": "10"}),
+        ("kucoin", {"gw-ratelimit-limit": "nan", "gw-ratelimit-remaining": "1"}),
+        ("kucoin", {"gw-ratelimit-remaining": "1"}),
+    ],
+)
+def test_bybit_and_kucoin_headers_without_two_finite_figures_give_no_reading(fmt, headers):
+    assert parse_usage(fmt, headers, NOW) == []
+
+
+def test_a_negative_or_absurd_kucoin_countdown_is_no_reset_time():
+    for reset in ("-5", "1e400"):
+        (reading,) = parse_usage("kucoin", {**KUCOIN_HEADERS, "gw-ratelimit-reset": reset}, NOW)
+        assert reading.reset_at is None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "body", "limited"),
+    [
+        ("bybit", BYBIT_TOO_MANY, True),
+        ("bybit", '{"retCode":0,"retMsg":"OK","result":{"price":"10006"}}', False),
+        ("kucoin", KUCOIN_TOO_MANY, True),
+        ("kucoin", '{"code":"200000","data":{"size":"429000"}}', False),
+        ("kucoin", "429000 <html>gateway</html>", False),
+        ("binance", KUCOIN_TOO_MANY, False),
+        ("kucoin", None, False),
+        ("kucoin", '{"code":"429000","data":"' + "x" * 5000 + '"}', False),  # not an error body
+    ],
+)
+def test_rate_limit_bodies(fmt, body, limited):
+    from freqtrade_ratekit.weights.headers import body_says_rate_limited
+
+    assert body_says_rate_limited(fmt, body) is limited
+
+
+def test_bybit_uid_limit_exhausted_pauses_the_endpoint_until_the_reset(fake_time):
+    ledger = Ledger(preset_for("bybit"), mode="enforce", clock=fake_time.clock, wall=fake_time.wall)
+    charge = ledger.charge_for("private", "POST", "v5/order/create", {}, 2.5)
+    ledger.acquire(charge)
+    reset_ms = int((fake_time.wall() + 0.8) * 1000)
+    headers = {"X-Bapi-Limit": "20", "X-Bapi-Limit-Status": "0"}
+    headers["X-Bapi-Limit-Reset-Timestamp"] = str(reset_ms)
+    ledger.on_response(charge, 200, headers, BYBIT_TOO_MANY)
+    pools = {p["name"]: p for p in ledger.snapshot()["pools"]}
+    order = pools["BYBIT_ORDER:v5/order/create"]
+    assert order["server_used"] == 20 and order["status_429"] == 1
+    assert order["paused_until"] is not None and order["paused_until"] >= reset_ms / 1000
+    assert pools["BYBIT_IP"]["status_429"] == 1  # the IP pool of the same call counts it too
+    assert ledger.snapshot()["endpoints"][0]["status_429"] == 1
+
+
+def test_kucoin_quota_headers_raise_the_resource_pool_count(fake_time):
+    ledger = Ledger(
+        preset_for("kucoin"), mode="enforce", clock=fake_time.clock, wall=fake_time.wall
+    )
+    charge = ledger.charge_for("private", "POST", "hf/orders", {}, 1)
+    ledger.acquire(charge)
+    ledger.on_response(charge, 200, KUCOIN_HEADERS)
+    spot = next(p for p in ledger.snapshot()["pools"] if p["name"] == "KUCOIN_SPOT")
+    assert spot["server_used"] == 200 and spot["used"] >= 200 and spot["paused_until"] is None
+
+
+def test_kucoin_429000_pauses_the_pool_for_the_reset_countdown(fake_time):
+    ledger = Ledger(
+        preset_for("kucoin"), mode="enforce", clock=fake_time.clock, wall=fake_time.wall
+    )
+    charge = ledger.charge_for("public", "GET", "market/allTickers", {}, 15)
+    ledger.acquire(charge)
+    exhausted = {**KUCOIN_HEADERS, "gw-ratelimit-remaining": "0", "gw-ratelimit-reset": "12000"}
+    ledger.on_response(charge, 429, exhausted, KUCOIN_TOO_MANY)
+    public = next(p for p in ledger.snapshot()["pools"] if p["name"] == "KUCOIN_PUBLIC")
+    assert public["status_429"] == 1
+    assert public["paused_until"] == pytest.approx(fake_time.wall() + 12, abs=1)

@@ -1,7 +1,8 @@
 """The `freqtrade-ratekit` console script (`freqtrade_ratekit.cli:main`).
 
-Its own subcommands (demo, check-config, status, emulator) run here; anything else is handed,
-unchanged, to Freqtrade's own CLI after `install()`, and Freqtrade's exit code is returned.
+Its own subcommands (demo, check-config, status, emulator, presets) run here; anything else is
+handed, unchanged, to Freqtrade's own CLI after `install()`, and Freqtrade's exit code is
+returned.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ ratekit commands:
   check-config    validate the 'ratekit' section of a config and print the effective settings
   status          show a running bot's ratekit state (cache, fiat, weights) over its REST API
   emulator        start the bundled exchange and CoinGecko emulators in the foreground
+  presets         list the exchange weight presets: pools, limits, headers read, sources
 
 Freqtrade commands (run by Freqtrade's own CLI, with ratekit installed):
   {freqtrade_commands}
@@ -27,6 +29,7 @@ Freqtrade commands (run by Freqtrade's own CLI, with ratekit installed):
 Examples:
   freqtrade-ratekit trade -c config.json -s MyStrategy
   freqtrade-ratekit check-config -c config.json
+  freqtrade-ratekit presets --json
   freqtrade-ratekit status -c config.json --watch
 """
 
@@ -56,6 +59,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "check-config": _lazy("freqtrade_ratekit.cli.check_config"),
     "demo": _lazy("freqtrade_ratekit.demo"),
     "emulator": _lazy("freqtrade_ratekit.sim.runner"),
+    "presets": _lazy("freqtrade_ratekit.cli.presets"),
     "status": _lazy("freqtrade_ratekit.cli.status_client"),
 }
 

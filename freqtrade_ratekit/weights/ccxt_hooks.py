@@ -168,7 +168,7 @@ def instrument(api: Any, ledger: Ledger) -> Instrumentation:
         charge = _current_charge.get()
         if charge is not None:
             try:
-                ledger.on_response(charge, _status(code), response_headers)
+                ledger.on_response(charge, _status(code), response_headers, response_body)
             except Exception as exc:
                 failures.failed("accounting a response", charge.endpoint, exc)
         return original_on_rest_response(

@@ -1,11 +1,17 @@
 """Usage headers of exchange responses, turned into readings the ledger can merge.
 
-Formats (each exchange's documented header names, see presets.py for the sources):
+Formats (each exchange's documented header names, see the preset modules for the sources):
 - "binance": X-MBX-USED-WEIGHT-<n><S|M|H|D> (weight used by the IP in that interval) and
   X-MBX-ORDER-COUNT-<n><S|M|H|D> (orders placed by the account in that interval).
 - "gate": X-Gate-RateLimit-Requests-Remain / -Limit / -Reset-Timestamp (per endpoint).
+- "bybit": X-Bapi-Limit (the endpoint's limit for this UID), X-Bapi-Limit-Status (remaining),
+  X-Bapi-Limit-Reset-Timestamp (epoch ms); over the limit Bybit answers HTTP 200 with
+  retCode 10006.
+- "kucoin": gw-ratelimit-limit (the resource pool's quota), gw-ratelimit-remaining,
+  gw-ratelimit-reset (countdown in ms); over the quota HTTP 429 with code 429000.
 - "ratelimit": the common X-RateLimit-Limit / -Remaining / -Reset (per endpoint).
-- "okx", "bitfinex": no usage headers on REST; only status codes and Retry-After count.
+- "okx", "bitfinex", "kraken", "hyperliquid", "bitget", "htx", "bitmart", "bingx": no usage
+  header is read yet; only status codes, rate-limit bodies and Retry-After count.
 Every format also understands the generic X-RateLimit-* headers when present.
 
 Hostile values: a figure that is not a finite number (NaN, inf, an overflow such as
@@ -15,6 +21,7 @@ one parser, `workers.parse_retry_after`.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -22,6 +29,27 @@ from dataclasses import dataclass
 from typing import cast
 
 _INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_GENERIC = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+HEADERS_READ: dict[str, tuple[str, ...]] = {
+    "binance": ("X-MBX-USED-WEIGHT-*", "X-MBX-ORDER-COUNT-*"),
+    "gate": (
+        "X-Gate-RateLimit-Limit",
+        "X-Gate-RateLimit-Requests-Remain",
+        "X-Gate-RateLimit-Reset-Timestamp",
+    ),
+    "bybit": ("X-Bapi-Limit", "X-Bapi-Limit-Status", "X-Bapi-Limit-Reset-Timestamp"),
+    "kucoin": ("gw-ratelimit-limit", "gw-ratelimit-remaining", "gw-ratelimit-reset"),
+}
+"""The usage headers each format reads besides the generic X-RateLimit-* ones (for listings)."""
+_RATE_LIMIT_BODIES = {"kucoin": ("code", "429000"), "bybit": ("retCode", "10006")}
+_MAX_ERROR_BODY = 2048  # a rate-limit answer is a short JSON object; market data is not read
+
+
+def headers_read(header_format: str) -> tuple[str, ...]:
+    """The usage headers `parse_usage` reads for `header_format`, generic ones last."""
+    return (*HEADERS_READ.get(header_format, ()), *_GENERIC)
+
+
 _BINANCE_HEADER = re.compile(r"^x-mbx-(used-weight|order-count)-(\d+)([smhd])$")
 
 
@@ -54,7 +82,30 @@ def parse_usage(
         readings = _binance(_lower_items(headers))
         if readings:
             return readings
-    lowered = {name: str(value) for name, value in _lower_items(headers) if name[:2] == "x-"}
+    lowered = {
+        name: str(value) for name, value in _lower_items(headers) if name[:2] in ("x-", "gw")
+    }
+    if header_format == "bybit":
+        readings = _remaining_style(
+            lowered,
+            limit="x-bapi-limit",
+            remaining="x-bapi-limit-status",
+            reset="x-bapi-limit-reset-timestamp",
+            now=now,
+        )
+        if readings:
+            return readings
+    if header_format == "kucoin":
+        readings = _remaining_style(
+            lowered,
+            limit="gw-ratelimit-limit",
+            remaining="gw-ratelimit-remaining",
+            reset="gw-ratelimit-reset",
+            now=now,
+            reset_in_ms=True,
+        )
+        if readings:
+            return readings
     if header_format == "gate":
         readings = _remaining_style(
             lowered,
@@ -101,8 +152,16 @@ def _binance(headers: Iterable[tuple[str, str]]) -> list[UsageReading]:
 
 
 def _remaining_style(
-    headers: Mapping[str, str], *, limit: str, remaining: str, reset: str, now: float
+    headers: Mapping[str, str],
+    *,
+    limit: str,
+    remaining: str,
+    reset: str,
+    now: float,
+    reset_in_ms: bool = False,
 ) -> list[UsageReading]:
+    """One reading from limit/remaining/reset headers. `reset_in_ms`: the reset is a countdown
+    in milliseconds (KuCoin's gw-ratelimit-reset: 1489 is 1.489 s, not 1489 s)."""
     limit_value = _header_float(headers.get(limit))
     remaining_value = _header_float(headers.get(remaining))
     if limit_value is None or remaining_value is None:
@@ -117,9 +176,36 @@ def _remaining_style(
             max(0.0, used),
             limit=limit_value,
             remaining=remaining_value,
-            reset_at=_reset_timestamp(headers.get(reset), now),
+            reset_at=_countdown_ms(headers.get(reset), now)
+            if reset_in_ms
+            else _reset_timestamp(headers.get(reset), now),
         )
     ]
+
+
+def _countdown_ms(value: str | None, now: float) -> float | None:
+    number = _header_float(value)
+    if number is None or number < 0:
+        return None
+    moment = now + number / 1000.0
+    return moment if math.isfinite(moment) else None
+
+
+def body_says_rate_limited(header_format: str, body: object) -> bool:
+    """Whether a response body is the exchange's rate-limit answer whatever its HTTP status:
+    Bybit's retCode 10006 (sent with HTTP 200), KuCoin's code 429000. Only short bodies are
+    parsed, and only when they contain the code."""
+    marker = _RATE_LIMIT_BODIES.get(header_format)
+    if marker is None or not isinstance(body, str) or len(body) > _MAX_ERROR_BODY:
+        return False
+    key, code = marker
+    if code not in body:
+        return False
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and str(document.get(key)) == code
 
 
 def _reset_timestamp(value: str | None, now: float) -> float | None:

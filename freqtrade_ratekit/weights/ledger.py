@@ -35,7 +35,8 @@ never lowers it. The local window may hold calls the exchange has not counted ye
 or from a different window alignment); lowering would let those through twice. The local count
 falls on its own as entries expire.
 
-429/418: the charge's pools (and on a 418 every IP pool) pause for Retry-After (seconds or HTTP
+429/418 (or a body that is the exchange's rate-limit answer, `headers.body_says_rate_limited`):
+the charge's pools (and on a 418 every IP pool) pause for Retry-After (seconds or HTTP
 date; the preset's default when absent) plus jittered exponential backoff on consecutive
 failures (`RetryPolicy`). A response below 400 resets the streak of its pools. Every pause,
 from Retry-After (seconds or HTTP date), a ban, or an exhausted endpoint's reset time, lasts at
@@ -68,7 +69,7 @@ from freqtrade_ratekit.documents import (
     RatekitWeights,
 )
 from freqtrade_ratekit.weights.backends import Backend, MemoryBackend, WindowSpec
-from freqtrade_ratekit.weights.headers import header_value, parse_usage
+from freqtrade_ratekit.weights.headers import body_says_rate_limited, header_value, parse_usage
 from freqtrade_ratekit.weights.presets import (
     PoolSpec,
     Preset,
@@ -210,7 +211,8 @@ class Ledger:
         self._cond = threading.Condition()
         self._pools: dict[str, _PoolState] = {}
         self._endpoints: dict[str, _EndpointStats] = {}
-        self._charge_cache: dict[tuple[str, str, str, float], Charge] = {}
+        self._charge_cache: dict[tuple[str, str, str, float, tuple[str, ...]], Charge] = {}
+        self._weight_params = preset.weight_params  # request params some weights depend on
         self._items_cache: dict[tuple[tuple[str, float], ...], list[tuple[WindowSpec, float]]] = {}
         self._streaking: set[str] = set()  # pools with a 429/418 streak to reset on success
         self._waiters: list[_Waiter] = []
@@ -233,11 +235,16 @@ class Ledger:
         cost = float(cost_from_ccxt)
         if not (math.isfinite(cost) and cost >= 0):  # a broken cost table: ccxt's default
             cost = 1.0
-        key = (api_family, method.upper(), path, cost)
+        by_param = (
+            tuple(str(params.get(name)) for name in self._weight_params)
+            if self._weight_params and params
+            else ()
+        )
+        key = (api_family, method.upper(), path, cost, by_param)
         cached = self._charge_cache.get(key)
         if cached is not None:
             return cached
-        weights, header_pools = charges_for(self.preset, api_family, method, path, cost)
+        weights, header_pools = charges_for(self.preset, api_family, method, path, cost, params)
         charge = Charge(
             endpoint=endpoint_key(api_family, method, path),
             weight=weights[0][1] if weights else 0.0,
@@ -436,11 +443,19 @@ class Ledger:
 
     # ------------------------------------------------------------------------ responses
     def on_response(
-        self, charge: Charge, status: int | None, headers: Mapping[str, str] | None
+        self,
+        charge: Charge,
+        status: int | None,
+        headers: Mapping[str, str] | None,
+        body: object = None,
     ) -> None:
-        """Merge the exchange's usage headers and react to 429/418 (see module docstring)."""
+        """Merge the exchange's usage headers and react to 429/418 (see module docstring).
+        A body that is the exchange's rate-limit answer (Bybit's retCode 10006 comes with
+        HTTP 200) counts as a 429."""
         if self.mode is Mode.OFF:
             return
+        if status not in (429, 418) and body_says_rate_limited(self.preset.header_format, body):
+            status = 429
         now_wall = self._wall()
         readings = parse_usage(self.preset.header_format, headers, now_wall)
         with self._cond:
