@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from freqtrade_ratekit.config import DEFAULTS
 from freqtrade_ratekit.sim.harness import (
     IDLE_TRADING_LOOP,
     BotProcess,
@@ -22,7 +23,17 @@ from freqtrade_ratekit.sim.harness import (
 )
 
 RESULTS_DIR = Path(__file__).parent / "results"
+TIMED_BOT = Path(__file__).parent / "_timed_bot.py"
+ITERATIONS_ENV = "RATEKIT_BENCH_ITERATIONS"  # read by _timed_bot.py
+ITERATIONS_FILE = "iterations.txt"
 SEED = 42
+PRICING_ENDPOINTS = (
+    "/api/v3/ticker/24hr",
+    "/api/v3/ticker/bookTicker",
+    "/api/v3/ticker/price",
+    "/api/v3/depth",
+)
+"""The emulator endpoints a bot reads prices from (tickers and order books)."""
 # The trading loop stays idle (one iteration per day and hour): force-entered trades fill at
 # once and afterwards only REST readers price them. With a running loop, Freqtrade's
 # handle_trade prices every open trade with get_rate(refresh=True) on each iteration, in stock
@@ -132,3 +143,62 @@ def start_bot_with_trades(
         bot.stop()
         raise
     return bot, time.monotonic() - started
+
+
+def trading_batch_settings() -> dict[str, Any]:
+    """The `ratekit.rate_cache` keys that switch the trading-iteration batch on (issue 13):
+    `trading_batch` true and `trading_max_age` at its default, or `{}` when this checkout's
+    config does not know them yet (its validator would refuse them, and ratekit's trading reads
+    then go to the exchange as stock's do)."""
+    rate_cache: dict[str, Any] = DEFAULTS["rate_cache"]
+    if "trading_batch" not in rate_cache:
+        return {}
+    settings: dict[str, Any] = {"trading_batch": True}
+    if "trading_max_age" in rate_cache:
+        settings["trading_max_age"] = rate_cache["trading_max_age"]
+    return settings
+
+
+def timed_bot(config: dict[str, Any], workdir: Path, *, with_ratekit: bool) -> BotProcess:
+    """A bot started through `_timed_bot.py`: every trading-loop iteration's duration goes to
+    `workdir / ITERATIONS_FILE` (read it with `iteration_durations`)."""
+    side = "ratekit" if with_ratekit else "stock"
+    return BotProcess(
+        config,
+        workdir,
+        with_ratekit=with_ratekit,
+        launcher=[sys.executable, str(TIMED_BOT), side],
+        env={ITERATIONS_ENV: str(Path(workdir) / ITERATIONS_FILE)},
+    )
+
+
+def iteration_durations(bot: BotProcess, since: float, until: float) -> tuple[list[float], int]:
+    """(durations in s, errors) of the iterations that started at or after `since` and ended
+    by `until` (unix times), from a `timed_bot`'s file."""
+    path = bot.workdir / ITERATIONS_FILE
+    durations: list[float] = []
+    errors = 0
+    if not path.exists():
+        return durations, errors
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) != 3:
+            continue  # a line being written
+        started, duration = float(parts[0]), float(parts[1])
+        if started >= since and started + duration <= until:
+            durations.append(duration)
+            errors += parts[2] != "ok"
+    return durations, errors
+
+
+def endpoint_deltas(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per endpoint, what an emulator's `/_sim/stats` counters grew by between two snapshots."""
+    keys = ("calls", "weight", "status_429", "status_418", "errors")
+    zero = dict.fromkeys(keys, 0)
+    rows = {}
+    for name, row in after["endpoints"].items():
+        old = before["endpoints"].get(name, zero)
+        delta = {key: row[key] - old[key] for key in keys}
+        if any(delta.values()):
+            rows[name] = delta
+    return rows

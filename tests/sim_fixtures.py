@@ -28,6 +28,33 @@ def exchange_emulator() -> Iterator[RunningEmulator[ExchangeEmulator]]:
         yield emulator
 
 
+class SimClock:
+    """A wall clock that only moves when a test moves it."""
+
+    def __init__(self, now: float = 1_790_000_000.25) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+@pytest.fixture
+def sim_clock() -> SimClock:
+    return SimClock()
+
+
+@pytest.fixture
+def clocked_exchange_emulator(sim_clock: SimClock) -> Iterator[RunningEmulator[ExchangeEmulator]]:
+    """A Binance emulator whose market data is served at `sim_clock`'s time (windows, bans and
+    latency keep the real monotonic clock), so two calls see exactly the same prices."""
+    with RunningEmulator(ExchangeEmulator(wall_clock=sim_clock)).start() as emulator:
+        yield emulator
+
+
 @pytest.fixture
 def coingecko_emulator() -> Iterator[RunningEmulator[CoinGeckoEmulator]]:
     with start_coingecko_emulator() as emulator:

@@ -17,10 +17,14 @@ from freqtrade_ratekit.sim.limits import BanPolicy, WeightLimiter, interval_suff
 from freqtrade_ratekit.sim.market import MarketUniverse
 from freqtrade_ratekit.sim.server import SettingsError
 from tests.sim_fixtures import (  # noqa: F401  (fixtures)
+    SimClock,
     assert_setting_refused,
     binance_client,
+    clocked_exchange_emulator,
     exchange_emulator,
+    make_binance_client,
     put_settings_raw,
+    sim_clock,
 )
 
 
@@ -492,3 +496,233 @@ def test_stats_since_must_be_a_finite_number(exchange_emulator, since):
     response = requests.get(f"{exchange_emulator.url}/_sim/stats", params={"since": since})
     assert response.status_code == 400  # "abc" was a 500
     assert "since" in response.json()["error"]
+
+
+# --- pinned prices ------------------------------------------------------------------------
+
+
+def ccxt_tops(client: ccxt.binance, pair: str) -> list[tuple[float, float, float, float]]:
+    """(bid, bid qty, ask, ask qty) as ccxt reads them from bookTicker, depth (limit 1) and
+    ticker/24hr, in that order."""
+    book_ticker = client.fetch_bids_asks([pair])[pair]
+    book = client.fetch_l2_order_book(pair, 1)
+    ticker = client.fetch_ticker(pair)
+    return [
+        (
+            book_ticker["bid"],
+            book_ticker["bidVolume"],
+            book_ticker["ask"],
+            book_ticker["askVolume"],
+        ),
+        (book["bids"][0][0], book["bids"][0][1], book["asks"][0][0], book["asks"][0][1]),
+        (ticker["bid"], ticker["bidVolume"], ticker["ask"], ticker["askVolume"]),
+    ]
+
+
+def raw_views(url: str, symbol: str) -> dict[str, object]:
+    """Every REST market-data view of one symbol, without the fields that carry the time."""
+
+    def get(path: str, **params: object) -> object:
+        response = requests.get(f"{url}/api/v3/{path}", params={"symbol": symbol, **params})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    depth = get("depth", limit=20)
+    ticker = get("ticker/24hr")
+    avg = get("avgPrice")
+    assert isinstance(depth, dict) and isinstance(ticker, dict) and isinstance(avg, dict)
+    depth.pop("lastUpdateId")
+    for key in ("openTime", "closeTime"):
+        ticker.pop(key)
+    avg.pop("closeTime")
+    return {
+        "bookTicker": get("ticker/bookTicker"),
+        "price": get("ticker/price"),
+        "depth": depth,
+        "ticker": ticker,
+        "avgPrice": avg,
+    }
+
+
+PAIRS_TO_COMPARE = ("ETH/USDT", "BTC/USDT", "PEPE/USDT", "SOL/BTC")
+
+
+@pytest.mark.parametrize("pinned", [{}, {"ETH/USDT": 3000, "PEPEUSDT": 0.00000913}])
+def test_book_ticker_top_is_depth_top_and_ticker_bid_ask(
+    clocked_exchange_emulator, sim_clock: SimClock, pinned
+):
+    """What a batched book-ticker price is built from equals `order_book_top` 1 and the
+    ticker's bid/ask, for pinned and unpinned symbols alike (all read at one instant)."""
+    clocked_exchange_emulator.update(pinned_prices=pinned)
+    client = make_binance_client(clocked_exchange_emulator.url)
+    client.load_markets()
+    for _ in range(3):
+        for pair in PAIRS_TO_COMPARE:
+            book_ticker, depth, ticker = ccxt_tops(client, pair)
+            assert book_ticker == depth == ticker, pair
+            bid, _, ask, _ = book_ticker
+            assert 0 < bid < ask
+        sim_clock.advance(37.5)
+
+
+def test_pinned_symbol_is_the_same_in_every_view_whenever_it_is_read(
+    clocked_exchange_emulator, sim_clock: SimClock
+):
+    url = clocked_exchange_emulator.url
+    response = requests.put(
+        f"{url}/_sim/settings", json={"pinned_prices": {"ETH/USDT": 3000, "BTCUSDT": 61000.5}}
+    )
+    assert response.status_code == 200
+    assert response.json()["pinned_prices"] == {"ETHUSDT": 3000.0, "BTCUSDT": 61000.5}
+    assert requests.get(f"{url}/_sim/settings").json()["pinned_prices"] == {
+        "ETHUSDT": 3000.0,
+        "BTCUSDT": 61000.5,
+    }
+
+    client = make_binance_client(url)
+    client.load_markets()
+    ticker = client.fetch_ticker("ETH/USDT")
+    # tick 0.01, half spread 0.025 % of the mid: the tick rounding of any other price
+    assert (ticker["bid"], ticker["last"], ticker["ask"]) == (2999.25, 3000.0, 3000.75)
+    assert (ticker["open"], ticker["high"], ticker["low"]) == (3000.0, 3000.75, 2999.25)
+    assert ticker["change"] == 0
+    assert client.fetch_last_prices(["ETH/USDT"])["ETH/USDT"]["price"] == 3000.0
+
+    pinned_first = raw_views(url, "ETHUSDT")
+    unpinned_first = raw_views(url, "SOLUSDT")
+    for step in (0.4, 5.0, 3600.0):  # inside the second, the next seconds, an hour on
+        sim_clock.advance(step)
+        assert raw_views(url, "ETHUSDT") == pinned_first
+    assert raw_views(url, "SOLUSDT") != unpinned_first  # the seed's path moves meanwhile
+
+    # A dry-run market order walks the same book every time it is priced
+    book = client.fetch_l2_order_book("ETH/USDT", 20)
+    assert len(book["bids"]) == len(book["asks"]) == 20
+    assert book["bids"][1][0] == pytest.approx(2999.24)
+    sim_clock.advance(1.0)
+    assert client.fetch_l2_order_book("ETH/USDT", 20)["asks"] == book["asks"]
+
+
+def test_unpinning_returns_a_symbol_to_the_seeds_path(clocked_exchange_emulator, sim_clock):
+    path = MarketUniverse(seed=42)  # the emulator's default seed
+    eth, btc = path.markets["ETHUSDT"], path.markets["BTCUSDT"]
+    url = clocked_exchange_emulator.url
+
+    def book_ticker(symbol: str) -> dict[str, str]:
+        return requests.get(f"{url}/api/v3/ticker/bookTicker", params={"symbol": symbol}).json()
+
+    def on_path(market, at: float) -> dict[str, str]:
+        quote = path.quote(market, at)
+        return {
+            "symbol": market.symbol,
+            "bidPrice": market.fmt_price(quote.bid),
+            "bidQty": market.fmt_qty(quote.bid_qty),
+            "askPrice": market.fmt_price(quote.ask),
+            "askQty": market.fmt_qty(quote.ask_qty),
+        }
+
+    clocked_exchange_emulator.update(pinned_prices={"ETH/USDT": 3000, "BTC/USDT": 61000})
+    assert book_ticker("ETHUSDT")["bidPrice"] == "2999.25"
+    sim_clock.advance(10)
+    changed = clocked_exchange_emulator.update(pinned_prices={"ETH/USDT": None, "BTCUSDT": 61000})
+    assert changed["pinned_prices"] == {"BTCUSDT": 61000.0}
+    assert book_ticker("ETHUSDT") == on_path(eth, sim_clock.now)
+    assert book_ticker("BTCUSDT") != on_path(btc, sim_clock.now)
+
+    sim_clock.advance(10)
+    clocked_exchange_emulator.update(pinned_prices={})  # absent: unpinned as well
+    assert book_ticker("BTCUSDT") == on_path(btc, sim_clock.now)
+    assert clocked_exchange_emulator.emulator.universe.pins() == {}
+
+
+def test_klines_are_flat_inside_a_pin_and_keep_their_past(clocked_exchange_emulator, sim_clock):
+    path = MarketUniverse(seed=42)
+    eth = path.markets["ETHUSDT"]
+    client = make_binance_client(clocked_exchange_emulator.url)
+    client.load_markets()
+
+    sim_clock.now = 1_790_000_010.5  # 10.5 s into a minute
+    pinned_at = sim_clock.now
+    clocked_exchange_emulator.update(pinned_prices={"ETH/USDT": 3000})
+    stepped_at = sim_clock.advance(300)
+    clocked_exchange_emulator.update(pinned_prices={"ETH/USDT": 3100})
+    sim_clock.advance(300)
+
+    def price(value: float) -> float:
+        return float(eth.fmt_price(value))
+
+    def check(candles: list[list[float]]) -> None:
+        assert len(candles) == 15
+        for open_ms, open_, high, low, close, volume in candles:
+            open_s, close_s = open_ms / 1000, open_ms / 1000 + 59.999
+            assert volume > 0
+            if close_s < pinned_at:  # before the pin: the seed's path, as before
+                expected = path.candle(eth, int(open_s), 60, sim_clock.now)[1:5]
+                assert [open_, high, low, close] == [price(v) for v in expected]
+            elif open_s < pinned_at:  # spans the pin: from the path to the pinned price
+                assert open_ == price(path.mid_price(eth, open_s))
+                assert close == 3000.0
+                assert low <= min(open_, close) <= max(open_, close) <= high
+            elif close_s < stepped_at:
+                assert open_ == high == low == close == 3000.0
+            elif open_s < stepped_at:  # spans the step
+                assert (open_, close) == (3000.0, 3100.0)
+                assert low <= 3000.0 < 3100.0 <= high
+            else:  # after the step, the open candle too
+                assert open_ == high == low == close == 3100.0
+
+    candles = client.fetch_ohlcv("ETH/USDT", "1m", limit=15)
+    assert candles[-1][0] / 1000 <= sim_clock.now < candles[-1][0] / 1000 + 60
+    check(candles)
+
+    # A reset unpins from now on; what the candles already showed stays
+    assert requests.post(f"{clocked_exchange_emulator.url}/_sim/reset").json() == {"ok": True}
+    assert clocked_exchange_emulator.settings()["pinned_prices"] == {}
+    after_reset = client.fetch_ohlcv("ETH/USDT", "1m", limit=15)
+    assert after_reset[:-1] == candles[:-1]
+    open_, close = after_reset[-1][1], after_reset[-1][4]
+    assert (open_, close) == (3100.0, price(path.mid_price(eth, sim_clock.now)))
+    quote = path.quote(eth, sim_clock.now)
+    assert client.fetch_ticker("ETH/USDT")["bid"] == price(quote.bid)
+
+
+def test_pins_can_be_given_at_start(sim_clock):
+    emulator = ExchangeEmulator({"pinned_prices": {"ETH/USDT": 3000}}, wall_clock=sim_clock)
+    assert emulator.universe.pins() == {"ETHUSDT": 3000.0}
+    assert emulator.universe.pin_at("ETHUSDT", sim_clock.now) == 3000.0
+    assert emulator.universe.pin_at("ETHUSDT", sim_clock.now - 0.001) is None
+
+
+BAD_PINS = [
+    ({"NOPE/USDT": 1.0}, "unknown symbol 'NOPE/USDT'"),
+    ({"ETH/USDT:USDT": 3000}, "unknown symbol 'ETH/USDT:USDT'"),
+    ({"ETH/USDT": 0}, "'ETH/USDT' must be a finite price above 0, got 0"),
+    ({"ETHUSDT": -5}, "'ETHUSDT' must be a finite price above 0, got -5"),
+    ({"ETH/USDT": math.nan}, "'ETH/USDT' must be a finite price above 0, got nan"),
+    ({"ETH/USDT": math.inf}, "got inf"),
+    ({"ETH/USDT": "3000"}, "'ETH/USDT' must be a number, got '3000'"),
+    ({"ETH/USDT": True}, "must be a number, got True"),
+    ({"ETH/USDT": 10**400}, "'ETH/USDT' must be from 0.1 (10 ticks) to 1e+06"),
+    ({"ETH/USDT": 2e6}, "got 2000000.0"),
+    ({"ETH/USDT": 0.05}, "must be from 0.1 (10 ticks) to 1e+06, got 0.05"),
+    ({"ETH/USDT": 3000, "ETHUSDT": 3001}, "ETHUSDT is named twice"),
+    ({"BTC/USDT": 61000, "SOL/USDT": math.nan}, "'SOL/USDT'"),  # nothing of it applies
+    (["ETH/USDT"], "must be an object"),
+    (3000, "must be an object"),
+]
+
+
+@pytest.mark.parametrize(("value", "shown"), BAD_PINS)
+def test_bad_pins_are_refused_and_change_nothing(
+    clocked_exchange_emulator, sim_clock, value, shown
+):
+    clocked_exchange_emulator.update(pinned_prices={"ETH/USDT": 2500})
+    sim_clock.advance(1)
+    assert_setting_refused(clocked_exchange_emulator, "pinned_prices", value, shown)
+    assert clocked_exchange_emulator.emulator.universe.pins() == {"ETHUSDT": 2500.0}
+    bid = requests.get(
+        f"{clocked_exchange_emulator.url}/api/v3/ticker/bookTicker", params={"symbol": "ETHUSDT"}
+    ).json()["bidPrice"]
+    assert bid == "2499.37"  # floor((2500 - 0.625) / 0.01) ticks
+    with pytest.raises(SettingsError, match="pinned_prices"):
+        ExchangeEmulator({"pinned_prices": value})

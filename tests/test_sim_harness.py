@@ -72,6 +72,11 @@ def test_bot_commands(tmp_path):
     assert ratekit[1:4] == ["-m", "freqtrade_ratekit.cli", "trade"]
     assert "RatekitDemoStrategy" in stock
     assert BotProcess(config, tmp_path, with_ratekit=False).coingecko_url == "http://c"
+    launched = BotProcess(
+        config, tmp_path, with_ratekit=True, launcher=["py", "timed.py", "ratekit"]
+    ).command()
+    assert launched[:4] == ["py", "timed.py", "ratekit", "trade"]
+    assert launched[4:] == ratekit[4:]
 
 
 def test_emulator_runner_prints_urls_and_config_then_stops_on_sigterm():

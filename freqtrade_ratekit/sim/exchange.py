@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from freqtrade_ratekit.redact import shorten
 from freqtrade_ratekit.sim.limits import (
     BanPolicy,
     CountWindow,
@@ -38,6 +39,7 @@ from freqtrade_ratekit.sim.limits import (
     interval_suffix,
 )
 from freqtrade_ratekit.sim.market import (
+    MAX_PRICE,
     TIMEFRAME_SECONDS,
     Market,
     MarketUniverse,
@@ -48,6 +50,7 @@ from freqtrade_ratekit.sim.server import (
     COMMON_DEFAULTS,
     BaseEmulator,
     RunningEmulator,
+    SettingsError,
     json_response,
     malformed_response,
 )
@@ -62,6 +65,9 @@ EXCHANGE_DEFAULTS: dict[str, Any] = {
     "ban_max_s": 259200.0,
     "orders_limit_10s": 100,
     "orders_limit_1d": 200000,
+    # Binance symbol -> pinned mid price (see MarketUniverse.pin); a PUT replaces the mapping
+    # whole, a symbol left out (or given null) follows the seed's path again.
+    "pinned_prices": {},
 }
 
 EXCHANGE_BOUNDS: dict[str, tuple[float, float]] = {
@@ -191,9 +197,10 @@ class ExchangeEmulator(BaseEmulator):
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(settings, seed=seed, clock=clock)
+        # Before the settings: checking and applying `pinned_prices` needs both.
         self.universe = MarketUniverse(seed=seed, generated_pairs=generated_pairs)
         self.wall_clock = wall_clock
+        super().__init__(settings, seed=seed, clock=clock)
         self.limiter = WeightLimiter(clock, wall_clock)
         self.orders = CountWindow(clock)
         self._exchange_info_cache: tuple[tuple[Any, ...], bytes] | None = None
@@ -230,6 +237,49 @@ class ExchangeEmulator(BaseEmulator):
         super().reset()
         self.limiter.reset()
         self.orders.reset()
+        self.settings.merge({"pinned_prices": {}})
+
+    # pinned prices
+    def setting_checks(self) -> dict[str, Callable[[Any], Any]]:
+        return {**super().setting_checks(), "pinned_prices": self._check_pins}
+
+    def _check_pins(self, value: Any) -> dict[str, float]:
+        """``{"ETH/USDT" or "ETHUSDT": mid price or null}`` -> ``{"ETHUSDT": mid price}``."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise SettingsError(
+                f"pinned_prices must be an object of symbol: price, got {shorten(value)}"
+            )
+        pins: dict[str, float] = {}
+        named: set[str] = set()
+        for name, price in value.items():
+            symbol = name.replace("/", "").upper() if isinstance(name, str) else ""
+            market = self.universe.get(symbol)
+            if market is None:
+                raise SettingsError(f"pinned_prices: unknown symbol {shorten(name)}")
+            if symbol in named:
+                raise SettingsError(f"pinned_prices: {symbol} is named twice")
+            named.add(symbol)
+            if price is None:
+                continue
+            try:
+                pins[symbol] = self.universe.check_pin(market, price)
+            except ValueError as err:
+                raise SettingsError(
+                    f"pinned_prices: {shorten(name)} {err}, got {shorten(price)}"
+                ) from None
+        return pins
+
+    def settings_changed(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        before, after = old["pinned_prices"], new["pinned_prices"]
+        if before == after:
+            return
+        now = self.wall_clock()
+        for symbol in before.keys() - after.keys():
+            self.universe.pin(symbol, None, now)
+        for symbol, price in after.items():
+            self.universe.pin(symbol, price, now)
 
     @staticmethod
     def _safe_limit(params: Mapping[str, str], default: int) -> int:
@@ -470,7 +520,7 @@ class ExchangeEmulator(BaseEmulator):
                 {
                     "filterType": "PRICE_FILTER",
                     "minPrice": decimal_str(market.tick_size),
-                    "maxPrice": "1000000.00000000",
+                    "maxPrice": decimal_str(MAX_PRICE),
                     "tickSize": decimal_str(market.tick_size),
                 },
                 {
@@ -505,8 +555,13 @@ class ExchangeEmulator(BaseEmulator):
 
     def _ticker_24hr_row(self, market: Market, now: float) -> dict[str, Any]:
         quote = self.universe.quote(market, now)
-        day = self.universe.candle(market, int(now) - 86400, 86400, now)
-        open_price, high, low, volume = day[1], day[2], day[3], day[5]
+        pinned = self.universe.pin_at(market.symbol, now)
+        if pinned is None:
+            day = self.universe.candle(market, int(now) - 86400, 86400, now)
+            open_price, high, low, volume = day[1], day[2], day[3], day[5]
+        else:  # the whole row is the pin's, so it does not change while the pin holds
+            open_price = high = low = quote.last
+            volume = self.universe.volume(market, ("pin", pinned), 86400)
         high = max(high, quote.ask)
         low = min(low, quote.bid)
         change = quote.last - open_price
@@ -597,7 +652,8 @@ class ExchangeEmulator(BaseEmulator):
 
     def _avg_price(self, params: Mapping[str, str], now: float) -> dict[str, Any]:
         market = self._market(params.get("symbol"))
-        price = self.universe.mid_price(market, now - 150)
+        pinned = self.universe.pin_at(market.symbol, now)
+        price = pinned if pinned is not None else self.universe.mid_price(market, now - 150)
         return {"mins": 5, "price": market.fmt_price(price), "closeTime": int(now * 1000)}
 
     def _klines(self, params: Mapping[str, str], now: float) -> list[list[Any]]:

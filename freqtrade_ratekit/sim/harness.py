@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -207,7 +207,10 @@ class BotProcess:
         strategy_path: Path = STRATEGY_DIR,
         env: dict[str, str] | None = None,
         coingecko_url: str | None = None,
+        launcher: Sequence[str] | None = None,
     ) -> None:
+        """`launcher` replaces `python -m <ratekit or stock module>` at the head of the
+        command (the benchmarks' timing launcher); Freqtrade's arguments follow it."""
         self.config = config
         # Where the stock launcher sends CoinGecko calls; make_bot_config leaves it in "_sim".
         self.coingecko_url = coingecko_url or config.get("_sim", {}).get("coingecko_url")
@@ -216,6 +219,7 @@ class BotProcess:
         self.strategy = strategy
         self.strategy_path = Path(strategy_path)
         self.extra_env = dict(env or {})
+        self.launcher = list(launcher) if launcher is not None else None
         self.config_path = self.workdir / "config.json"
         self.log_path = self.workdir / "bot.log"
         self.userdir = self.workdir / "user_data"
@@ -240,10 +244,9 @@ class BotProcess:
 
     def command(self) -> list[str]:
         module = RATEKIT_MODULE if self.with_ratekit else STOCK_MODULE
+        head = self.launcher if self.launcher is not None else [sys.executable, "-m", module]
         return [
-            sys.executable,
-            "-m",
-            module,
+            *head,
             "trade",
             "-c",
             str(self.config_path),

@@ -1,15 +1,20 @@
 """Deterministic market data for the exchange emulator.
 
-Every price is a pure function of (seed, symbol, time), so two emulators started with the same
-seed agree, tests can predict values, and nothing has to be stored or stepped in the background.
+Every price is a pure function of (seed, symbol, time, pins), so two emulators started with the
+same seed agree, tests can predict values, and nothing is stepped in the background. Without
+pins a price follows the seed's path; a pin (`MarketUniverse.pin`, the emulator's
+`pinned_prices` setting) holds a symbol's mid price constant from the moment it is set until it
+is changed or removed, and the book quantities with it, so a test can step prices one at a time.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
 import string
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -62,6 +67,10 @@ WAVE_COUNT = 4
 WAVE_AMPLITUDE = 0.02
 NOISE_AMPLITUDE = 0.0005
 SPREAD_FRACTION = 0.0005
+# The pinned mid prices a market accepts: at least ten ticks (so the bid stays well above zero
+# after tick rounding) and at most the PRICE_FILTER's maxPrice that exchangeInfo publishes.
+MIN_PIN_TICKS = 10
+MAX_PRICE = 1_000_000.0
 
 TIMEFRAME_SECONDS = {
     "1s": 1,
@@ -133,11 +142,20 @@ class Quote:
     ask_qty: float
 
 
+Pin = tuple[float, float | None]  # (since, pinned mid price, or None from then on: unpinned)
+
+
 class MarketUniverse:
-    """The symbols an emulator lists and the deterministic path of their prices."""
+    """The symbols an emulator lists and the deterministic path of their prices.
+
+    A symbol's pins are kept as a history (`Pin` entries in time order), so a candle or a
+    trade that lies in the past keeps showing what it showed when it was current.
+    """
 
     def __init__(self, seed: int = 42, generated_pairs: int = 360) -> None:
         self.seed = seed
+        self._pins: dict[str, tuple[Pin, ...]] = {}  # replaced whole: readers take no lock
+        self._pin_lock = threading.Lock()
         rng = random.Random(seed)
         bases: dict[str, float] = dict(WELL_KNOWN_BASES)
         while len(bases) < len(WELL_KNOWN_BASES) + generated_pairs:
@@ -174,7 +192,60 @@ class MarketUniverse:
         """Ccxt-style names (``BTC/USDT``) of every USDT market, well-known ones first."""
         return [f"{m.base}/{m.quote}" for m in self.markets.values() if m.quote == "USDT"]
 
+    # pins
+    def pin(self, symbol: str, price: float | None, at: float) -> None:
+        """From ``at`` on, ``symbol``'s mid price is ``price`` (None: the seed's path again).
+
+        The emulator passes its wall clock; an ``at`` before the symbol's previous pin counts
+        as that pin's time, so the history stays in order.
+        """
+        with self._pin_lock:
+            history = self._pins.get(symbol, ())
+            if (history[-1][1] if history else None) == price:
+                return
+            since = max(at, history[-1][0]) if history else at  # a clock set back: no reorder
+            self._pins[symbol] = (*history, (since, price))
+
+    def pins(self) -> dict[str, float]:
+        """The symbols pinned now and their pinned mid prices."""
+        return {
+            symbol: price
+            for symbol, history in self._pins.items()
+            if (price := history[-1][1]) is not None
+        }
+
+    def pin_at(self, symbol: str, at: float) -> float | None:
+        """The pinned mid price of ``symbol`` at time ``at``, None when it follows its path."""
+        history = self._pins.get(symbol)
+        if not history:
+            return None
+        index = bisect.bisect_right(history, at, key=lambda pin: pin[0]) - 1
+        return history[index][1] if index >= 0 else None
+
+    def pins_between(self, symbol: str, start: float, end: float) -> list[Pin]:
+        """The pin changes of ``symbol`` after ``start`` and at or before ``end``."""
+        return [pin for pin in self._pins.get(symbol, ()) if start < pin[0] <= end]
+
+    def check_pin(self, market: Market, price: object) -> float:
+        """``price`` as a pinned mid for ``market``; ValueError saying which rule it breaks."""
+        if isinstance(price, bool) or not isinstance(price, int | float):
+            raise ValueError("must be a number")
+        lowest = MIN_PIN_TICKS * market.tick_size
+        # No float() before the range check: an int too large for a float raises OverflowError.
+        if (isinstance(price, float) and not math.isfinite(price)) or price <= 0:
+            raise ValueError("must be a finite price above 0")
+        if not lowest <= price <= MAX_PRICE:
+            raise ValueError(f"must be from {lowest:g} ({MIN_PIN_TICKS} ticks) to {MAX_PRICE:g}")
+        return float(price)
+
+    # prices
     def mid_price(self, market: Market, at: float) -> float:
+        pinned = self.pin_at(market.symbol, at)
+        if pinned is not None:
+            return pinned
+        return self._path_price(market, at)
+
+    def _path_price(self, market: Market, at: float) -> float:
         log_move = sum(
             weight * math.sin(2 * math.pi * at / period + phase)
             for period, phase, weight in market.waves
@@ -186,8 +257,11 @@ class MarketUniverse:
         )
 
     def quote(self, market: Market, at: float) -> Quote:
-        """Bid < last < ask on the tick grid; quantities vary per second."""
-        mid = self.mid_price(market, at)
+        """Bid < last < ask on the tick grid; quantities vary per second (while pinned they
+        depend on the pinned price only)."""
+        pinned = self.pin_at(market.symbol, at)
+        mid = pinned if pinned is not None else self._path_price(market, at)
+        key: object = ("pin", pinned) if pinned is not None else math.floor(at)
         tick = market.tick_size
         half_spread = max(tick, mid * SPREAD_FRACTION / 2)
         bid = math.floor((mid - half_spread) / tick) * tick
@@ -196,9 +270,8 @@ class MarketUniverse:
         if not bid < last < ask:
             last = bid + tick
             ask = max(ask, last + tick)
-        second = math.floor(at)
-        bid_qty = self._qty(market, "bidq", second)
-        ask_qty = self._qty(market, "askq", second)
+        bid_qty = self._qty(market, "bidq", key)
+        ask_qty = self._qty(market, "askq", key)
         return Quote(bid=bid, ask=ask, last=last, bid_qty=bid_qty, ask_qty=ask_qty)
 
     def _qty(self, market: Market, tag: str, key: object) -> float:
@@ -209,35 +282,54 @@ class MarketUniverse:
     def order_book(
         self, market: Market, at: float, limit: int
     ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        """``limit`` levels per side; level 0 equals the quote's bid/ask."""
+        """``limit`` levels per side (fewer bids if the tick grid reaches 0); level 0 equals
+        the quote's bid/ask. Quantities vary per second, or per pinned price while pinned."""
         current = self.quote(market, at)
         tick = market.tick_size
-        second = math.floor(at)
+        pinned = self.pin_at(market.symbol, at)
+        key: object = ("pin", pinned) if pinned is not None else math.floor(at)
+        bid_levels = min(limit, max(1, round(current.bid / tick)))  # bids stay above 0
         bids = [
-            (current.bid - i * tick, self._qty(market, "bid", (second, i))) for i in range(limit)
+            (current.bid - i * tick, self._qty(market, "bid", (key, i))) for i in range(bid_levels)
         ]
-        asks = [
-            (current.ask + i * tick, self._qty(market, "ask", (second, i))) for i in range(limit)
-        ]
+        asks = [(current.ask + i * tick, self._qty(market, "ask", (key, i))) for i in range(limit)]
         bids[0] = (current.bid, current.bid_qty)
         asks[0] = (current.ask, current.ask_qty)
         return bids, asks
 
-    def candle(self, market: Market, open_s: int, timeframe_s: int, now: float) -> list[float]:
-        """[open_ms, open, high, low, close, volume, close_ms]; the open candle ends at now."""
-        close_at = min(now, open_s + timeframe_s - 0.001)
-        samples = [self.mid_price(market, open_s + timeframe_s * k / 4) for k in range(4)]
-        samples = [s for k, s in enumerate(samples) if open_s + timeframe_s * k / 4 <= close_at]
-        open_price = self.mid_price(market, open_s)
-        close_price = self.mid_price(market, close_at)
-        wick = 1 + 0.001 * unit_hash(self.seed, market.symbol, "wick", open_s, timeframe_s)
-        high = max([open_price, close_price, *samples]) * wick
-        low = min([open_price, close_price, *samples]) / wick
-        volume = (
-            (1000.0 + 100000.0 * unit_hash(self.seed, market.symbol, "vol", open_s))
+    def volume(self, market: Market, key: object, timeframe_s: int) -> float:
+        """Base volume traded in ``timeframe_s``, fixed by ``key`` (a candle's open time)."""
+        return (
+            (1000.0 + 100000.0 * unit_hash(self.seed, market.symbol, "vol", key))
             / market.base_price
             * (timeframe_s / 60)
         )
+
+    def candle(self, market: Market, open_s: int, timeframe_s: int, now: float) -> list[float]:
+        """[open_ms, open, high, low, close, volume, close_ms]; the open candle ends at now.
+
+        A candle that lies inside one pin (from its open to its close, or to now while it is
+        open) is flat: open = high = low = close = the pinned mid. Any other candle takes its
+        open and close from the price at those times, and its high and low (widened by a small
+        wick) from them, four quarter-point samples and every pinned price set inside it.
+        """
+        close_at = min(now, open_s + timeframe_s - 0.001)
+        open_price = self.mid_price(market, open_s)
+        changes = self.pins_between(market.symbol, open_s, close_at)
+        if self.pin_at(market.symbol, open_s) is not None and not changes:
+            high = low = close_price = open_price
+        else:
+            samples = [
+                self.mid_price(market, at)
+                for at in (open_s + timeframe_s * k / 4 for k in range(4))
+                if at <= close_at
+            ]
+            pinned = [price for _, price in changes if price is not None]
+            close_price = self.mid_price(market, close_at)
+            wick = 1 + 0.001 * unit_hash(self.seed, market.symbol, "wick", open_s, timeframe_s)
+            high = max([open_price, close_price, *samples, *pinned]) * wick
+            low = min([open_price, close_price, *samples, *pinned]) / wick
+        volume = self.volume(market, open_s, timeframe_s)
         return [
             open_s * 1000,
             open_price,

@@ -67,9 +67,16 @@ class SimSettings:
         defaults: Mapping[str, Any],
         overrides: Mapping[str, Any] | None = None,
         bounds: Mapping[str, tuple[float, float]] | None = None,
+        *,
+        checks: Mapping[str, Callable[[Any], Any]] | None = None,
+        on_change: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
     ):
         self._defaults = dict(defaults)
         self._bounds = dict(COMMON_BOUNDS if bounds is None else bounds)
+        # Settings of their own shape (a mapping, ...): each check returns the value to store or
+        # raises SettingsError; on_change(old, new) runs under the lock after every merge.
+        self._checks = dict(checks or {})
+        self._on_change = on_change
         unbounded = [
             key
             for key, value in self._defaults.items()
@@ -79,7 +86,7 @@ class SimSettings:
         ]
         if unbounded:
             raise ValueError(f"numeric settings without bounds: {', '.join(sorted(unbounded))}")
-        self._values = {k: list(v) if isinstance(v, list) else v for k, v in self._defaults.items()}
+        self._values = {k: _copy(v) for k, v in self._defaults.items()}
         self._lock = threading.Lock()
         if overrides:
             self.merge(overrides)
@@ -89,18 +96,24 @@ class SimSettings:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {k: list(v) if isinstance(v, list) else v for k, v in self._values.items()}
+            return {k: _copy(v) for k, v in self._values.items()}
 
     def merge(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         checked = {key: self._check(key, value) for key, value in changes.items()}
         with self._lock:
+            old = {k: _copy(v) for k, v in self._values.items()}
             self._values.update(checked)
+            if self._on_change is not None:
+                self._on_change(old, {k: _copy(v) for k, v in self._values.items()})
         return self.snapshot()
 
     def _check(self, key: Any, value: Any) -> Any:
         if key not in self._defaults:
             allowed = ", ".join(sorted(self._defaults))
             raise SettingsError(f"unknown setting {shorten(key)}; allowed: {allowed}")
+        check = self._checks.get(key)
+        if check is not None:
+            return check(value)
         default = self._defaults[key]
         if isinstance(default, bool):
             if not isinstance(value, bool):
@@ -128,6 +141,16 @@ class SimSettings:
             allowed = f"{kind} from {low:g} to {high:g}"
             raise SettingsError(f"{key} must be {allowed}, got {shorten(value)}")
         return int(value) if whole else float(value)
+
+
+def _copy(value: Any) -> Any:
+    """A setting's value as handed out: lists and mappings copied, so callers cannot change
+    the stored one."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 class TrafficStats:
@@ -228,11 +251,27 @@ class BaseEmulator:
         seed: int = 42,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = SimSettings(self.defaults, settings, self.bounds)
+        self.settings = SimSettings(
+            self.defaults,
+            settings,
+            self.bounds,
+            checks=self.setting_checks(),
+            on_change=self.settings_changed,
+        )
         self.stats = TrafficStats()
         self.clock = clock
         self.rng = random.Random(seed)
         self.stopping = False
+
+    def setting_checks(self) -> dict[str, Callable[[Any], Any]]:
+        """Validators of the settings that are not a bool, a number or a list of strings (see
+        `SimSettings`); subclasses that add such settings extend this. Called before
+        `settings` exists, so a check may only use what the subclass set up before
+        `BaseEmulator.__init__`."""
+        return {}
+
+    def settings_changed(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """Called (under the settings lock) after every accepted change, old and new values."""
 
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
