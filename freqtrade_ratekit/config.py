@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlsplit
 from jsonschema import Draft7Validator, ValidationError, validators
 
 from freqtrade_ratekit.redact import MASK, is_secret_name, mask_url, shorten
+from freqtrade_ratekit.weights.presets import preset_names
 
 SECTION = "ratekit"
 
@@ -389,8 +390,7 @@ class WeightSettings:
         "auto",
         min_length=1,
         max_length=64,
-        # tests/test_config_docs.py checks that this names every preset
-        allowed="`auto`, `binance_spot`, `binance_futures`, `okx`, `gate`, `bitfinex`",
+        allowed=", ".join(f"`{name}`" for name in ("auto", *preset_names())),
         meaning="weight tables and limits; `auto` picks by exchange id",
     )
     pools: Mapping[str, Mapping[str, Any]] = key(

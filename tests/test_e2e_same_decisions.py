@@ -43,13 +43,19 @@ def pin(exchanges: list[Any], prices: dict[str, float]) -> None:
         exchange.update(pinned_prices=prices)
 
 
-def trades(bot: BotProcess) -> list[dict[str, Any]]:
-    status, body, _ = bot.get("/api/v1/trades?limit=500")
+def closed_trades(bot: BotProcess) -> list[dict[str, Any]]:
+    status, body, _ = bot.get("/api/v1/trades?limit=500")  # the closed trades
     assert status == 200, body
     return list(body["trades"])
 
 
-def decisions(bot: BotProcess) -> list[tuple[Any, ...]]:
+def open_trades(bot: BotProcess) -> list[dict[str, Any]]:
+    status, body, _ = bot.get("/api/v1/status")
+    assert status == 200, body
+    return list(body)
+
+
+def decisions(trades: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What the strategy decided, per trade: no times, no ids."""
     return sorted(
         (
@@ -61,7 +67,7 @@ def decisions(bot: BotProcess) -> list[tuple[Any, ...]]:
             t["exit_reason"],
             t["enter_tag"],
         )
-        for t in trades(bot)
+        for t in trades
     )
 
 
@@ -102,21 +108,21 @@ def test_the_batch_makes_the_same_trades_as_stock(market, tmp_path):
         bots = {"stock": stock, "ratekit": batched}
         for name, bot in bots.items():
             wait_for(bot.open_trade_count, lambda n: n == len(PAIRS), 120, f"{name} entries")
-        entered = decisions(stock)
-        assert entered == decisions(batched)
-        assert all(is_open for _, is_open, *_ in entered)
+        entered = decisions(open_trades(stock))
+        assert entered == decisions(open_trades(batched))
+        assert len(entered) == len(PAIRS) and all(is_open for _, is_open, *_ in entered)
 
         stepped = {pair: start_prices[pair] * (1.03 if pair in UP else 0.96) for pair in PAIRS}
         pin(exchanges, stepped)
         for name, bot in bots.items():
             wait_for(
-                lambda bot=bot: [t for t in trades(bot) if not t["is_open"]],
+                lambda bot=bot: closed_trades(bot),
                 lambda closed: len(closed) == len(PAIRS),
                 120,
                 f"{name} exits",
             )
-        closed = decisions(stock)
-        assert closed == decisions(batched)
+        closed = decisions(closed_trades(stock))
+        assert closed == decisions(closed_trades(batched))
         reasons = {pair: reason for pair, _, _, _, _, reason, _ in closed}
         assert reasons == {**dict.fromkeys(UP, "roi"), **dict.fromkeys(DOWN, "stop_loss")}
         for pair, _, _, open_rate, close_rate, _, _ in closed:
