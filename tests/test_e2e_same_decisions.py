@@ -71,9 +71,10 @@ def decisions(trades: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     )
 
 
-def start_bot(
+def make_bot(
     tmp_path: Path, name: str, exchange: Any, coingecko: Any, ratekit: dict[str, Any] | None
 ) -> BotProcess:
+    """The bot, not started: `with bot:` starts and stops it."""
     workdir = tmp_path / name
     workdir.mkdir()
     config = make_bot_config(
@@ -85,10 +86,9 @@ def start_bot(
         ratekit=ratekit,
         db_dir=workdir,
     )
-    bot = BotProcess(
+    return BotProcess(
         config, workdir, with_ratekit=ratekit is not None, strategy="RatekitStepStrategy"
     )
-    return bot.start()
 
 
 def test_the_batch_makes_the_same_trades_as_stock(market, tmp_path):
@@ -96,8 +96,8 @@ def test_the_batch_makes_the_same_trades_as_stock(market, tmp_path):
     universe = exchanges[0].emulator.universe
     start_prices = {pair: universe.get(pair.replace("/", "")).base_price for pair in PAIRS}
     pin(exchanges, start_prices)
-    stock = start_bot(tmp_path, "stock", exchanges[0], coingecko, None)
-    batched = start_bot(
+    stock = make_bot(tmp_path, "stock", exchanges[0], coingecko, None)
+    batched = make_bot(
         tmp_path,
         "ratekit",
         exchanges[1],
