@@ -317,6 +317,13 @@ class RateCacheSettings:
         "plus a light strategy's analysis, shorter than the default `process_throttle_secs` "
         "(5 s), so an iteration never decides on the previous iteration's prices",
     )
+    stream: bool = key(
+        False,
+        meaning="serve trading reads from the exchange's websocket book tickers (ccxt.pro, its "
+        "own connection) while younger than `trading_max_age`, the REST batch as fallback; "
+        "needs `trading_batch` and `exchange.enable_ws` (off: no stream). Off by default: one "
+        "more websocket connection per bot",
+    )
 
 
 @dataclass(frozen=True)
@@ -697,6 +704,11 @@ def _semantic_problems(merged: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"ratekit.rate_cache.stale_ttl = {cache['stale_ttl']!r}: must be >= "
             f"rate_cache.ttl ({cache['ttl']!r}), stale rates outlive fresh ones"
+        )
+    if cache["stream"] and not cache["trading_batch"]:
+        problems.append(
+            "ratekit.rate_cache.stream = true: needs rate_cache.trading_batch = true (the "
+            "stream serves the trading batch's reads, and the REST batch is its fallback)"
         )
     coingecko_url = merged["fiat"]["coingecko_url"]
     if coingecko_url is not None:

@@ -47,6 +47,7 @@ __all__ = [
     "RatekitRefresherStatus",
     "RatekitSharedStore",
     "RatekitStatus",
+    "RatekitStream",
     "RatekitTradingBatch",
     "RatekitWeightTotals",
     "RatekitWeights",
@@ -152,6 +153,7 @@ class RatekitRateBookSettings(TypedDict):
     prewarm_whitelist: bool
     trading_batch: bool
     trading_max_age: float
+    stream: bool
 
 
 class RatekitBatchCall(TypedDict):
@@ -165,6 +167,23 @@ class RatekitBatchCall(TypedDict):
     error: str | None
 
 
+class RatekitStream(TypedDict):
+    """`PriceStream.snapshot()`: the websocket price stream behind the trading reads."""
+
+    method: str  # watch_bids_asks | watch_tickers
+    running: bool
+    connected: bool
+    pairs: int  # followed pairs (subscribed on the current connection)
+    connects: int  # connection attempts, each charged to the connection pool
+    connect_wait_s: float  # time connects waited for that pool (enforce)
+    failures: int
+    consecutive_failures: int
+    subscriptions: int  # subscription messages sent
+    messages: int  # ticker updates received
+    last_message_at: float | None  # wall clock
+    last_error: str | None
+
+
 class RatekitTradingBatch(TypedDict):
     """`TradingBatch.snapshot()`: how the bot's iterations were priced (rule 1)."""
 
@@ -174,12 +193,14 @@ class RatekitTradingBatch(TypedDict):
     failed_calls: int
     refetches: int  # a batch re-fetched because it went stale before its first use
     consecutive_failures: int
-    served: int  # trading reads answered from the batch
+    served: int  # trading reads answered from the batch or the stream
+    served_from_stream: int
     per_pair: int  # trading reads that went to stock's per-pair fetch
     per_pair_by_reason: dict[str, int]  # no_batch, backoff, failed, late, stale, ...
     served_age: RatekitHistogram  # age of the data of each served read, seconds
     iterations: RatekitHistogram  # duration of each bot iteration, seconds
     last_call: RatekitBatchCall | None
+    stream: RatekitStream | None  # None: rate_cache.stream off (or no websocket)
 
 
 class RatekitRateBook(TypedDict):

@@ -177,8 +177,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "ratekit_trading_reads_total",
         COUNTER,
-        "Trading reads (get_rate refresh=True in the bot loop) by what served them: the batch, "
-        "or stock's per-pair fetch and why.",
+        "Trading reads (get_rate refresh=True in the bot loop) by what served them: the stream, "
+        "the batch, or stock's per-pair fetch and why.",
         ("served_by", "reason"),
     ),
     MetricSpec(
@@ -190,6 +190,27 @@ METRICS: tuple[MetricSpec, ...] = (
         "ratekit_trading_max_age_seconds",
         GAUGE,
         "rate_cache.trading_max_age: the oldest data a trading decision may use.",
+    ),
+    MetricSpec(
+        "ratekit_stream_connected",
+        GAUGE,
+        "1 while the websocket price stream is connected and receiving.",
+    ),
+    MetricSpec(
+        "ratekit_stream_connects_total",
+        COUNTER,
+        "Websocket price stream connection attempts (each charged to the connection pool).",
+    ),
+    MetricSpec(
+        "ratekit_stream_failures_total", COUNTER, "Websocket price stream connections that failed."
+    ),
+    MetricSpec(
+        "ratekit_stream_messages_total", COUNTER, "Ticker updates received from the price stream."
+    ),
+    MetricSpec(
+        "ratekit_stream_subscriptions_total",
+        COUNTER,
+        "Subscription messages the price stream sent.",
     ),
     MetricSpec(
         "ratekit_bot_iteration_duration_seconds",
@@ -517,10 +538,24 @@ def _collect_rate_cache(out: _Families, snapshot: RatekitRateBook, now: float) -
     out.add("ratekit_trading_batch_calls_total", trading["batch_calls"])
     out.add("ratekit_trading_batch_failed_calls_total", trading["failed_calls"])
     out.add("ratekit_trading_batch_refetches_total", trading["refetches"])
-    out.add("ratekit_trading_reads_total", trading["served"], served_by="batch", reason="fresh")
+    from_stream = trading["served_from_stream"]
+    out.add(
+        "ratekit_trading_reads_total",
+        trading["served"] - from_stream,
+        served_by="batch",
+        reason="fresh",
+    )
+    out.add("ratekit_trading_reads_total", from_stream, served_by="stream", reason="fresh")
     for reason, count in trading["per_pair_by_reason"].items():
         out.add("ratekit_trading_reads_total", count, served_by="per_pair", reason=reason)
     out.add("ratekit_trading_max_age_seconds", trading["max_age"])
+    stream = trading["stream"]
+    if stream is not None:
+        out.add("ratekit_stream_connected", stream["connected"])
+        out.add("ratekit_stream_connects_total", stream["connects"])
+        out.add("ratekit_stream_failures_total", stream["failures"])
+        out.add("ratekit_stream_messages_total", stream["messages"])
+        out.add("ratekit_stream_subscriptions_total", stream["subscriptions"])
     for name, histogram in (
         ("ratekit_trading_data_age_seconds", trading["served_age"]),
         ("ratekit_bot_iteration_duration_seconds", trading["iterations"]),

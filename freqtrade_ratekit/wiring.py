@@ -25,15 +25,19 @@ from freqtrade_ratekit.fiat.store import RedisFiatStore
 from freqtrade_ratekit.rates.book import RateBook
 from freqtrade_ratekit.rates.refresher import MarketData, PairSpec, pricing_needs
 from freqtrade_ratekit.rates.sources import TickerSource, choose_ticker_source
+from freqtrade_ratekit.rates.stream import PriceStream
 from freqtrade_ratekit.rates.trading_batch import TradingBatch
 from freqtrade_ratekit.weights import (
     Backend,
+    Charge,
     Ledger,
     MemoryBackend,
+    Priority,
     RedisBackend,
     preset_for,
     scope_digest,
 )
+from freqtrade_ratekit.weights.presets import CONNECTION_POOL
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +123,10 @@ def build_rate_book(
     entry_pricing: Callable[[], Mapping[str, Any]],
     exit_pricing: Callable[[], Mapping[str, Any]],
     tickers_have_bid_ask: bool = True,
+    stream: PriceStream | None = None,
 ) -> RateBook:
     """The rate caches of one exchange, refreshed through its ccxt client `api`, and the
-    batched pricing of the bot's iterations.
+    batched pricing of the bot's iterations (served first by `stream` when given).
 
     The pricing sections are read on each refresh and iteration (callables): Freqtrade's
     config may change them at runtime. The book is not started.
@@ -148,6 +153,7 @@ def build_rate_book(
         fetch=fetch,
         pricing=lambda: (entry_pricing(), exit_pricing()),
         wait_limit=wait_limit,
+        stream=stream,
     )
     return RateBook(
         settings.rate_cache,
@@ -158,6 +164,35 @@ def build_rate_book(
         store_rates=store_rates,
         pricing=lambda: pricing_needs(entry_pricing(), exit_pricing()),
         trading=trading,
+    )
+
+
+def build_price_stream(
+    settings: RatekitSettings,
+    *,
+    make_client: Callable[[], Any],
+    ledger: Ledger | None,
+    need_last: bool,
+) -> PriceStream:
+    """The websocket price stream: book tickers (full tickers when a side needs `last`), its
+    connects charged to the ledger's connection pool when the preset has one."""
+    admit = None
+    if ledger is not None and any(spec.name == CONNECTION_POOL for spec in ledger.preset.pools):
+        charge = Charge(
+            endpoint="ws connect",
+            weight=1.0,
+            pools=((CONNECTION_POOL, 1.0),),
+            priority=Priority.MARKET_DATA,
+        )
+
+        async def admit_connect() -> float:
+            return await ledger.acquire_async(charge)
+
+        admit = admit_connect
+    return PriceStream(
+        make_client=make_client,
+        method="watch_tickers" if need_last else "watch_bids_asks",
+        admit_connect=admit,
     )
 
 

@@ -24,6 +24,7 @@ from freqtrade_ratekit.documents import (
     RatekitWeights,
 )
 from freqtrade_ratekit.rates.sources import PlannedCall, TickerSource
+from freqtrade_ratekit.rates.stream import PriceStream
 from freqtrade_ratekit.rates.trading_batch import TradingBatch
 from freqtrade_ratekit.runtime import Runtime
 from freqtrade_ratekit.snapshots import ReaderSnapshots
@@ -124,6 +125,7 @@ def rate_cache_snapshot() -> RatekitRateBook:
             "prewarm_whitelist": False,
             "trading_batch": True,
             "trading_max_age": 2.0,
+            "stream": False,
         },
     }
 
@@ -151,6 +153,7 @@ def trading_batch_snapshot() -> RatekitTradingBatch:
         ),
         fetch=fetch,
         pricing=lambda: ({}, {}),
+        stream=PriceStream(make_client=lambda: None, timer=clock),  # never started
         timer=clock,
         wall_clock=lambda: NOW,
     )
@@ -445,6 +448,9 @@ def test_trading_loop_figures_follow_the_batch() -> None:
     assert value(samples, "ratekit_bot_iteration_duration_seconds_sum") == pytest.approx(1.9)
     assert value(samples, "ratekit_bot_iteration_duration_seconds_bucket", le="1.0") == 1
     assert value(samples, "ratekit_trading_max_age_seconds") == 2.0
+    assert value(samples, reads, served_by="stream", reason="fresh") == 0
+    assert value(samples, "ratekit_stream_connected") == 0
+    assert value(samples, "ratekit_stream_connects_total") == 0
 
 
 def test_fiat_figures_follow_the_snapshot() -> None:

@@ -26,6 +26,7 @@ from freqtrade_ratekit.documents import (
     RatekitRateBook,
     RatekitReaders,
     RatekitStatus,
+    RatekitStream,
     RatekitTradingBatch,
     RatekitWeights,
     RatekitWeightTotals,
@@ -249,6 +250,9 @@ def _rate_cache_parts(cache: RatekitRateBook, top: int, now: float) -> list[Rend
             )
         parts.append(line)
     parts.append(_trading_line(cache["trading"]))
+    stream = cache["trading"]["stream"]
+    if stream is not None:
+        parts.append(_stream_line(stream, now))
 
     if entries:
         # the pairs that need attention first: failing, then stale, then the oldest
@@ -300,6 +304,21 @@ def _trading_line(trading: RatekitTradingBatch) -> Text:
         last = trading["last_call"]
         error = last["error"] if last is not None else None
         line.append(f"; {failed:.0f} failed calls, last: {error or MISSING}", "red")
+    return line
+
+
+def _stream_line(stream: RatekitStream, now: float) -> Text:
+    state = "connected" if stream["connected"] else "not connected"
+    line = Text(
+        f"Price stream ({stream['method']}): {state}, {_fmt_count(stream['pairs'])} pairs, "
+        f"{_fmt_count(stream['messages'])} updates, last {_fmt_ago(stream['last_message_at'], now)}"
+        f"; {_fmt_count(stream['connects'])} connects, "
+        f"{_fmt_count(stream['subscriptions'])} subscriptions",
+        "" if stream["connected"] else "yellow",
+    )
+    failures = _json_number(stream["consecutive_failures"]) or 0
+    if failures:
+        line.append(f", {failures:.0f} failures in a row: {stream['last_error'] or MISSING}", "red")
     return line
 
 

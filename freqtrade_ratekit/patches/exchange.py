@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import functools
 import logging
 import threading
@@ -27,7 +28,13 @@ from freqtrade_ratekit.patches.readers import (
 )
 from freqtrade_ratekit.rates.book import RateBook
 from freqtrade_ratekit.rates.refresher import MarketData, PairSpec, is_transient_error
-from freqtrade_ratekit.rates.trading_batch import TradingBatch, book_top_from_ticker, servable_side
+from freqtrade_ratekit.rates.trading_batch import (
+    TradingBatch,
+    book_top_from_ticker,
+    needs_last_price,
+    servable_side,
+)
+from freqtrade_ratekit.weights import Ledger
 from freqtrade_ratekit.workers import describe_error, join_thread
 
 logger = logging.getLogger(__name__)
@@ -96,8 +103,6 @@ def _ledger_for(
 ) -> Any:
     """One ledger per bot and exchange, shared by its sync, async and websocket clients."""
     from freqtrade.exceptions import OperationalException
-
-    from freqtrade_ratekit.weights import Ledger
 
     with LOCK:
         ledger = rt.weights
@@ -218,7 +223,7 @@ def _rate_from_batch(
     except PricingError:
         batch.fell_back("unusable")
         return None
-    batch.served(found.age)
+    batch.served(found.age, found.reason)
     return float(rate)
 
 
@@ -349,6 +354,41 @@ def _remember_failure(book: RateBook, pair: str, exc: Exception) -> None:
         book.mark_failed(pair, describe_error(exc))
 
 
+def _price_stream(exchange: Any, rt: runtime.Runtime) -> Any:
+    """The websocket price stream (`rate_cache.stream`), on a ccxt.pro client of its own built
+    the way Freqtrade builds its websocket client; None when off, when `exchange.enable_ws` is
+    false, or when ccxt.pro does not stream book tickers (or tickers) for this exchange."""
+    from freqtrade.misc import deep_merge_dicts
+
+    exchange_conf = exchange._config["exchange"]
+    if not rt.settings.rate_cache.stream or not exchange_conf.get("enable_ws", True):
+        return None
+    pricing = (exchange._config.get("entry_pricing", {}), exchange._config.get("exit_pricing", {}))
+    need_last = needs_last_price(pricing)
+    method = "watchTickers" if need_last else "watchBidsAsks"
+    ccxt_async_config = copy.deepcopy(exchange._ccxt_config)
+    ccxt_async_config = deep_merge_dicts(exchange_conf.get("ccxt_config", {}), ccxt_async_config)
+    ccxt_async_config = deep_merge_dicts(
+        exchange_conf.get("ccxt_async_config", {}), ccxt_async_config
+    )
+
+    def make_client() -> Any:
+        client = exchange._init_ccxt(exchange_conf, False, copy.deepcopy(ccxt_async_config))
+        client.set_markets(exchange._api.markets, exchange._api.currencies)
+        return client
+
+    import ccxt.pro
+
+    streaming_class = getattr(ccxt.pro, exchange._api.id, None)
+    if streaming_class is None or streaming_class().has.get(method) is not True:
+        logger.warning("ratekit: rate_cache.stream is on, but %s has no %s", exchange.name, method)
+        return None
+    weights = rt.weights if isinstance(rt.weights, Ledger) else None
+    return wiring.build_price_stream(
+        rt.settings, make_client=make_client, ledger=weights, need_last=need_last
+    )
+
+
 def _attach_rate_book(exchange: Any, rt: runtime.Runtime, stock_get_rate: Any) -> None:
     """Replace the exchange's two FtTTLCaches with ratekit's, and start their refresher."""
     from freqtrade.persistence import Trade
@@ -385,6 +425,7 @@ def _attach_rate_book(exchange: Any, rt: runtime.Runtime, stock_get_rate: Any) -
 
     book = wiring.build_rate_book(
         rt.settings,
+        stream=_price_stream(exchange, rt),
         api=exchange._api,
         open_trades=open_trades,
         fetch_order_book=fetch_order_book,

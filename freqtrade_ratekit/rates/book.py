@@ -207,5 +207,6 @@ class RateBook:
                 "prewarm_whitelist": self.settings.prewarm_whitelist,
                 "trading_batch": self.settings.trading_batch,
                 "trading_max_age": self.settings.trading_max_age,
+                "stream": self.settings.stream,
             },
         }

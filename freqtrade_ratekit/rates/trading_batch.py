@@ -37,6 +37,7 @@ from freqtrade_ratekit.documents import (
 )
 from freqtrade_ratekit.rates.refresher import MalformedAnswer, check_batch
 from freqtrade_ratekit.rates.sources import TickerSource, merge_tickers
+from freqtrade_ratekit.rates.stream import PriceStream
 from freqtrade_ratekit.workers import Backoff, backoff_ceiling, describe_error, full_jitter
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ class Lookup:
 
     ticker: Mapping[str, Any] | None
     age: float | None
-    reason: FallbackReason | Literal["batch"]
+    reason: FallbackReason | Literal["batch", "stream"]
 
 
 class _Flight:
@@ -160,6 +161,9 @@ class TradingBatch:
     pricing: `() -> (entry_pricing, exit_pricing)`, Freqtrade's config sections, read per
         iteration.
     wait_limit: `() -> seconds` a read waits for the batch in flight (the ccxt timeout).
+    stream: the exchange's streamed prices, served first while younger than `max_age`; while
+        it covers every pair of an iteration, the REST batch is only fetched when a read needs
+        it (a pair the stream lacks, or one gone quiet).
     Call `begin`, `lookup`, `served`, `fell_back` and `end` from the bot's thread; `snapshot`
     from any thread.
     """
@@ -173,6 +177,7 @@ class TradingBatch:
         fetch: Callable[[str, list[str] | None], Any],
         pricing: Callable[[], tuple[Mapping[str, Any], Mapping[str, Any]]],
         wait_limit: Callable[[], float] = lambda: 10.0,
+        stream: PriceStream | None = None,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
         timer: Callable[[], float] = time.monotonic,
@@ -186,6 +191,7 @@ class TradingBatch:
         self._fetch = fetch
         self._pricing = pricing
         self._wait_limit = wait_limit
+        self.stream = stream
         self._backoff = backoff or Backoff(base=1.0, cap=60.0)
         self._rng = rng or random.Random()
         self._timer = timer
@@ -195,6 +201,8 @@ class TradingBatch:
         self._flight: _Flight | None = None
         self._source: TickerSource | None = None
         self._refetched = False
+        self._deferred: tuple[str, ...] | None = None  # pairs of a REST batch left to the reads
+        self._stream_usable = False
         self._idle_reason: FallbackReason = "no_batch"
         # failures and figures (under _lock)
         self._failures = 0
@@ -205,6 +213,7 @@ class TradingBatch:
         self._failed_calls = 0
         self._refetches = 0
         self._served = 0
+        self._served_stream = 0
         self._fallbacks = dict.fromkeys(FALLBACK_REASONS, 0)
         self._age = Histogram(AGE_BUCKETS_S)
         self._iterations = Histogram(ITERATION_BUCKETS_S)
@@ -222,6 +231,8 @@ class TradingBatch:
         """
         self._refetched = False
         self._source = None
+        self._deferred = None
+        self._stream_usable = False
         if not self.enabled:
             self._idle("no_batch")
             return
@@ -237,7 +248,12 @@ class TradingBatch:
             if self._not_before is not None and self._timer() < self._not_before:
                 self._idle("backoff")
                 return
-        source = self._choose_source(list(wanted), needs_last_price((entry, exit_)))
+        need_last = needs_last_price((entry, exit_))
+        # book tickers carry no `last`: a balanced ticker side needs a stream of full tickers
+        self._stream_usable = self.stream is not None and (
+            not need_last or self.stream.method == "watch_tickers"
+        )
+        source = self._choose_source(list(wanted), need_last)
         if source.name == "per_pair" or not source.calls:
             self._idle("no_batch")
             return
@@ -245,6 +261,11 @@ class TradingBatch:
         previous = self._flight
         if previous is not None and not previous.done.is_set():
             return  # still in flight: this iteration uses it
+        if self.stream is not None and self._stream_usable:
+            self.stream.follow(wanted)
+            if self.stream.covers(wanted, self.max_age):
+                self._flight, self._deferred = None, wanted
+                return
         flight = _Flight(wanted)
         thread = threading.Thread(
             target=self._run, args=(flight, source), name="ratekit-batch", daemon=True
@@ -274,7 +295,17 @@ class TradingBatch:
 
         A fallback is counted here; a ticker handed out is counted by `served` or `fell_back`.
         """
+        if (
+            self.stream is not None
+            and self._stream_usable
+            and (streamed := self.stream.ticker(pair, self.max_age))
+        ):
+            return Lookup(ticker=streamed[0], age=streamed[1], reason="stream")
         flight = self._flight
+        if flight is None and self._deferred is not None and self._source is not None:
+            flight = self._flight = _Flight(self._deferred)  # the stream lacks this pair
+            self._deferred = None
+            self._run(flight, self._source)
         if flight is None:
             return self._fallback(self._idle_reason)
         if not flight.done.wait(self._wait_limit()):
@@ -301,10 +332,12 @@ class TradingBatch:
             return self._fallback("missing")
         return Lookup(ticker=ticker, age=max(0.0, age), reason="batch")
 
-    def served(self, age: float) -> None:
-        """A trading read was answered from the batch, with data `age` seconds old."""
+    def served(self, age: float, source: str = "batch") -> None:
+        """A trading read was answered from the batch (or the stream), with data `age` s old."""
         with self._lock:
             self._served += 1
+            if source == "stream":
+                self._served_stream += 1
             self._age.observe(age)
 
     def fell_back(self, reason: FallbackReason) -> None:
@@ -398,14 +431,16 @@ class TradingBatch:
     # -- life and figures --------------------------------------------------------------------
 
     def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
-        """No more batches; join a call in flight (up to `timeout`). True when none is left."""
+        """No more batches; stop the stream and join a call in flight (up to `timeout` each).
+        True when no thread is left."""
         with self._lock:
             self._stopping = True
             threads = list(self._threads)
+        ended = self.stream.stop(timeout) if self.stream is not None else True
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)
-        return not any(thread.is_alive() for thread in threads)
+        return ended and not any(thread.is_alive() for thread in threads)
 
     def snapshot(self) -> RatekitTradingBatch:
         with self._lock:
@@ -418,11 +453,13 @@ class TradingBatch:
                 "refetches": self._refetches,
                 "consecutive_failures": self._failures,
                 "served": self._served,
+                "served_from_stream": self._served_stream,
                 "per_pair": sum(fallbacks.values()),
                 "per_pair_by_reason": fallbacks,
                 "served_age": self._age.document(),
                 "iterations": self._iterations.document(),
                 "last_call": self._last_call.copy() if self._last_call else None,
+                "stream": self.stream.snapshot() if self.stream is not None else None,
             }
 
 

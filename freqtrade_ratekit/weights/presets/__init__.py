@@ -32,6 +32,7 @@ from freqtrade_ratekit.weights.presets import (
     okx,
 )
 from freqtrade_ratekit.weights.presets._model import (
+    CONNECTION_POOL,
     FREQTRADE_CALLS,
     POOL_KINDS,
     CcxtCheck,
@@ -49,6 +50,7 @@ from freqtrade_ratekit.weights.presets._model import (
 )
 
 __all__ = [
+    "CONNECTION_POOL",
     "FREQTRADE_CALLS",
     "POOL_KINDS",
     "CcxtCheck",

@@ -27,6 +27,9 @@ POOL_KINDS = ("window", "decay")
 """`window`: at most `limit` in any `interval_s`. `decay`: a counter that may not pass `limit`
 and falls by `limit / interval_s` per second (Kraken's private API counter)."""
 
+CONNECTION_POOL = "WS_CONNECTIONS"
+"""The pool of websocket connection attempts (per IP) in the presets that publish one."""
+
 FREQTRADE_CALLS = (
     "markets",
     "tickers",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from freqtrade_ratekit.weights.presets._model import (
+    CONNECTION_POOL,
     CcxtCheck,
     EndpointRule,
     PoolCharge,
@@ -33,6 +34,11 @@ _BINANCE_POOLS = (
     PoolSpec("FAPI_ORDERS_10S", 300, 10, "account"),
     PoolSpec("FAPI_ORDERS_1M", 1200, 60, "account"),
     PoolSpec("DAPI_REQUEST_WEIGHT", 2400, 60, "ip"),
+    # Websocket market streams: 300 connection attempts per 5 minutes per IP
+    # (https://developers.binance.com/en/docs/products/spot/web-socket-streams, "WebSocket
+    # Limits", read 2026-12-02; the same figure in nautilus_trader's BINANCE_WS_CONNECTION_QUOTA
+    # docs). Charged by the price stream (`rates.stream`) for every connect.
+    PoolSpec(CONNECTION_POOL, 300, 300, "ip"),
 )
 _SPOT_HEADERS = (
     ("weight", 60.0, "REQUEST_WEIGHT"),
