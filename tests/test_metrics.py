@@ -442,8 +442,8 @@ def test_trading_loop_figures_follow_the_batch() -> None:
     assert value(samples, reads, served_by="per_pair", reason="failed") == 2
     assert value(samples, reads, served_by="per_pair", reason="stale") == 0
     assert value(samples, "ratekit_trading_data_age_seconds_count") == 3
-    assert value(samples, "ratekit_trading_data_age_seconds_bucket", le="0.25") == 0
-    assert value(samples, "ratekit_trading_data_age_seconds_bucket", le="0.5") == 3
+    assert value(samples, "ratekit_trading_data_age_seconds_bucket", le="0.2") == 0
+    assert value(samples, "ratekit_trading_data_age_seconds_bucket", le="0.3") == 3
     assert value(samples, "ratekit_bot_iteration_duration_seconds_count") == 2
     assert value(samples, "ratekit_bot_iteration_duration_seconds_sum") == pytest.approx(1.9)
     assert value(samples, "ratekit_bot_iteration_duration_seconds_bucket", le="1.0") == 1

@@ -139,7 +139,7 @@ def test_prints_tables_of_every_section(
         "77.1%",  # 1234 of an effective 1600
         "degraded",
         "GET api/v3/ticker/bookTicker",
-        "2 batch calls, reads 3 from the batch (age p50 ≤ 0.50 s) / 2 per pair (failed 2)",
+        "2 batch calls, reads 3 from the batch (age p50 ≤ 0.30 s) / 2 per pair (failed 2)",
         "2 iterations, p50 ≤ 0.50 s, p99 ≤ 2.50 s",
         "1 failed calls, last: ConnectionError: reset",
         "Price stream (watch_bids_asks): not connected, 3 pairs",
