@@ -300,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_MS)
     parser.add_argument("--minutes", type=float, help="window per N (default 3)")
     parser.add_argument("--warmup-s", type=float, help="before each window (default 30)")
+    parser.add_argument(
+        "--results-name",
+        default="trading_loop",
+        help="bench/results/NAME.json (default trading_loop)",
+    )
     args = parser.parse_args(argv)
     args.trades = args.trades or ([10] if args.quick else list(DEFAULT_TRADES))
     args.minutes = args.minutes or (0.5 if args.quick else DEFAULT_MINUTES)
@@ -335,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = print_results(results, rtts, args.latency_ms, window_s)
     console.print(f"Run took {elapsed:.0f} s.")
     write_results(
-        "trading_loop",
+        args.results_name,
         {
             "mode": "quick" if args.quick else "full",
             "settings": {
