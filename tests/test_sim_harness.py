@@ -99,10 +99,12 @@ def test_emulator_runner_prints_urls_and_config_then_stops_on_sigterm():
         assert process.stdout is not None
         exchange_line = process.stdout.readline().strip()
         coingecko_line = process.stdout.readline().strip()
+        websocket_line = process.stdout.readline().strip()
         assert exchange_line.startswith("exchange: http://127.0.0.1:")
         assert coingecko_line.startswith("coingecko: http://127.0.0.1:")
         exchange_url = exchange_line.split(": ", 1)[1]
         coingecko_url = coingecko_line.split(": ", 1)[1]
+        assert websocket_line == f"exchange websocket: {exchange_url.replace('http', 'ws')}/ws"
         text = ""
         while True:
             text += process.stdout.readline()
@@ -113,6 +115,9 @@ def test_emulator_runner_prints_urls_and_config_then_stops_on_sigterm():
                 continue
         assert snippet["ratekit"]["fiat"]["coingecko_url"] == coingecko_url
         assert snippet["exchange"]["name"] == "binance"
+        assert snippet["exchange"]["enable_ws"] is True
+        ws_urls = snippet["exchange"]["ccxt_config"]["urls"]["api"]["ws"]
+        assert ws_urls["spot"] == ws_urls["margin"] == websocket_line.split(": ", 1)[1]
         response = requests.get(f"{exchange_url}/api/v3/ping", timeout=5)
         assert response.headers["X-MBX-USED-WEIGHT-10S"] == "1"
         assert requests.get(f"{exchange_url}/_sim/settings").json()["weight_limit"] == 500

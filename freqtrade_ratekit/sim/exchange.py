@@ -14,6 +14,9 @@ cancel 1, openOrders 6 with symbol / 80 without, account 20, myTrades 20.
 Futures (fapi/dapi) exchangeInfo is served empty: ccxt's binance asks for linear and inverse
 markets by default, and those hosts have their own limits, so they are not charged to the spot
 REQUEST_WEIGHT window.
+
+The same app serves Binance's websocket market streams (``/ws``, ``/stream``; see
+``freqtrade_ratekit.sim.streams``), built from the same rows as the REST answers.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from freqtrade_ratekit.sim.server import (
     json_response,
     malformed_response,
 )
+from freqtrade_ratekit.sim.streams import WS_BOUNDS, WS_DEFAULTS, StreamHub, stream_url
 
 EXCHANGE_DEFAULTS: dict[str, Any] = {
     **COMMON_DEFAULTS,
@@ -68,6 +72,7 @@ EXCHANGE_DEFAULTS: dict[str, Any] = {
     # Binance symbol -> pinned mid price (see MarketUniverse.pin); a PUT replaces the mapping
     # whole, a symbol left out (or given null) follows the seed's path again.
     "pinned_prices": {},
+    **WS_DEFAULTS,  # the websocket streams' limits and faults (freqtrade_ratekit.sim.streams)
 }
 
 EXCHANGE_BOUNDS: dict[str, tuple[float, float]] = {
@@ -79,6 +84,7 @@ EXCHANGE_BOUNDS: dict[str, tuple[float, float]] = {
     "ban_max_s": (0.0, 30 * 86_400.0),
     "orders_limit_10s": (0, 1_000_000_000),
     "orders_limit_1d": (0, 1_000_000_000),
+    **WS_BOUNDS,
 }
 
 ORDER_WINDOWS_S = (10.0, 86400.0)
@@ -207,6 +213,7 @@ class ExchangeEmulator(BaseEmulator):
         self._update_id = 0
         self._order_id = 0
         self._id_lock = threading.Lock()
+        self.streams = StreamHub(self, seed=seed)
         self.routes: dict[tuple[str, str], Route] = {
             ("GET", "/api/v3/ping"): Route(lambda p, t: {}, fixed(1)),
             ("GET", "/api/v3/time"): Route(self._time, fixed(1)),
@@ -237,7 +244,14 @@ class ExchangeEmulator(BaseEmulator):
         super().reset()
         self.limiter.reset()
         self.orders.reset()
+        self.streams.reset()
         self.settings.merge({"pinned_prices": {}})
+
+    def add_routes(self, app: web.Application) -> None:
+        self.streams.add_routes(app)
+
+    def stats_snapshot(self, since: float | None = None) -> dict[str, Any]:
+        return {**super().stats_snapshot(since), "websocket": self.streams.snapshot()}
 
     # pinned prices
     def setting_checks(self) -> dict[str, Callable[[Any], Any]]:
@@ -410,6 +424,11 @@ class ExchangeEmulator(BaseEmulator):
     def _unknown(self) -> set[str]:
         return {s.split(":")[0].replace("/", "").upper() for s in self.settings["unknown_symbols"]}
 
+    def listed_market(self, symbol: str) -> Market | None:
+        """The market of Binance symbol ``symbol``, None if unlisted or in unknown_symbols."""
+        market = self.universe.get(symbol)
+        return None if market is None or symbol in self._unknown() else market
+
     def _selected(self, params: Mapping[str, str]) -> list[Market] | Market:
         """One market for ``symbol``, a list for ``symbols``, all listed markets otherwise."""
         if "symbol" in params:
@@ -420,7 +439,8 @@ class ExchangeEmulator(BaseEmulator):
         unknown = self._unknown()
         return [m for m in self.universe.markets.values() if m.symbol not in unknown]
 
-    def _next_update_id(self) -> int:
+    def next_update_id(self) -> int:
+        """One sequence for depth's lastUpdateId and the book ticker stream's u."""
         with self._id_lock:
             self._update_id += 1
             return self._update_id
@@ -553,7 +573,7 @@ class ExchangeEmulator(BaseEmulator):
             "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
         }
 
-    def _ticker_24hr_row(self, market: Market, now: float) -> dict[str, Any]:
+    def ticker_24hr_row(self, market: Market, now: float) -> dict[str, Any]:
         quote = self.universe.quote(market, now)
         pinned = self.universe.pin_at(market.symbol, now)
         if pinned is None:
@@ -593,8 +613,8 @@ class ExchangeEmulator(BaseEmulator):
     def _ticker_24hr(self, params: Mapping[str, str], now: float) -> Any:
         selected = self._selected(params)
         if isinstance(selected, list):
-            return [self._ticker_24hr_row(m, now) for m in selected]
-        return self._ticker_24hr_row(selected, now)
+            return [self.ticker_24hr_row(m, now) for m in selected]
+        return self.ticker_24hr_row(selected, now)
 
     def _ticker_price(self, params: Mapping[str, str], now: float) -> Any:
         def row(market: Market) -> dict[str, str]:
@@ -604,19 +624,22 @@ class ExchangeEmulator(BaseEmulator):
         selected = self._selected(params)
         return [row(m) for m in selected] if isinstance(selected, list) else row(selected)
 
-    def _book_ticker(self, params: Mapping[str, str], now: float) -> Any:
-        def row(market: Market) -> dict[str, str]:
-            quote = self.universe.quote(market, now)
-            return {
-                "symbol": market.symbol,
-                "bidPrice": market.fmt_price(quote.bid),
-                "bidQty": market.fmt_qty(quote.bid_qty),
-                "askPrice": market.fmt_price(quote.ask),
-                "askQty": market.fmt_qty(quote.ask_qty),
-            }
+    def book_ticker_row(self, market: Market, now: float) -> dict[str, str]:
+        """One ``ticker/bookTicker`` row (also the ``<symbol>@bookTicker`` stream's payload)."""
+        quote = self.universe.quote(market, now)
+        return {
+            "symbol": market.symbol,
+            "bidPrice": market.fmt_price(quote.bid),
+            "bidQty": market.fmt_qty(quote.bid_qty),
+            "askPrice": market.fmt_price(quote.ask),
+            "askQty": market.fmt_qty(quote.ask_qty),
+        }
 
+    def _book_ticker(self, params: Mapping[str, str], now: float) -> Any:
         selected = self._selected(params)
-        return [row(m) for m in selected] if isinstance(selected, list) else row(selected)
+        if isinstance(selected, list):
+            return [self.book_ticker_row(m, now) for m in selected]
+        return self.book_ticker_row(selected, now)
 
     def _depth(self, params: Mapping[str, str], now: float) -> dict[str, Any]:
         market = self._market(params.get("symbol"))
@@ -625,7 +648,7 @@ class ExchangeEmulator(BaseEmulator):
             raise BinanceError(-1100, "Illegal characters found in parameter 'limit'.")
         bids, asks = self.universe.order_book(market, now, min(limit, 5000))
         return {
-            "lastUpdateId": self._next_update_id(),
+            "lastUpdateId": self.next_update_id(),
             "bids": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in bids],
             "asks": [[market.fmt_price(p), market.fmt_qty(q)] for p, q in asks],
         }
@@ -680,27 +703,26 @@ class ExchangeEmulator(BaseEmulator):
         else:
             first_open = last_open - (limit - 1) * timeframe_s
             opens = range(first_open, last_open + 1)
-        rows = []
-        for open_s in opens[::timeframe_s]:
-            o_ms, o, h, low, c, v, c_ms = self.universe.candle(market, open_s, timeframe_s, now)
-            fmt = market.fmt_price
-            rows.append(
-                [
-                    int(o_ms),
-                    fmt(o),
-                    fmt(h),
-                    fmt(low),
-                    fmt(c),
-                    f"{v:.8f}",
-                    int(c_ms),
-                    f"{v * c:.8f}",
-                    100,
-                    f"{v / 2:.8f}",
-                    f"{v * c / 2:.8f}",
-                    "0",
-                ]
-            )
-        return rows
+        return [self.kline_row(market, open_s, timeframe_s, now) for open_s in opens[::timeframe_s]]
+
+    def kline_row(self, market: Market, open_s: int, timeframe_s: int, now: float) -> list[Any]:
+        """One ``klines`` row (also what the ``<symbol>@kline_<interval>`` stream sends)."""
+        o_ms, o, h, low, c, v, c_ms = self.universe.candle(market, open_s, timeframe_s, now)
+        fmt = market.fmt_price
+        return [
+            int(o_ms),
+            fmt(o),
+            fmt(h),
+            fmt(low),
+            fmt(c),
+            f"{v:.8f}",
+            int(c_ms),
+            f"{v * c:.8f}",
+            100,
+            f"{v / 2:.8f}",
+            f"{v * c / 2:.8f}",
+            "0",
+        ]
 
     def _new_order(self, params: Mapping[str, str], now: float) -> dict[str, Any]:
         """Fills at once at the touch; enough for clients that count orders."""
@@ -778,17 +800,21 @@ def exchange_ccxt_config(
     pairs: list[str] | None = None,
     *,
     spot_only: bool = False,
+    websocket: bool = False,
 ) -> dict[str, Any]:
     """Freqtrade's ``exchange`` block pointing ccxt's binance at the emulator at ``url``.
 
     Every binance API family is rewritten to ``url`` + the family's own path, so ccxt builds the
     same request paths as against Binance. ``spot_only`` stops ccxt from also asking the futures
     hosts for markets (two extra requests at start-up; real Binance answers them, so does this).
+    ``websocket`` also points ccxt.pro's websocket URLs at the emulator (spot and margin at its
+    market streams, ``stream_url(url)``; the other families at paths it answers 404, so nothing
+    leaves the machine) and sets Freqtrade's ``enable_ws``.
     """
     import ccxt
 
     base = url.rstrip("/")
-    api_urls: dict[str, str] = {}
+    api_urls: dict[str, Any] = {}
     seen_paths: dict[str, str] = {}
     for family, real in ccxt.binance().urls["api"].items():
         if not isinstance(real, str) or not real.startswith("http"):
@@ -800,14 +826,36 @@ def exchange_ccxt_config(
             path = f"/_{host_label}{path}"  # same path on two real hosts: keep them apart
         api_urls[family] = f"{base}{path}"
     ccxt_config: dict[str, Any] = {"urls": {"api": api_urls}, "enableRateLimit": True}
+    if websocket:
+        api_urls["ws"] = websocket_urls(url)
     if spot_only:
         ccxt_config["options"] = {"fetchMarkets": {"types": ["spot"]}}
     return {
         "name": "binance",
         "key": "",
         "secret": "",
-        "enable_ws": False,
+        "enable_ws": websocket,
         "ccxt_config": ccxt_config,  # Freqtrade applies it to the async client too
         "pair_whitelist": list(pairs) if pairs is not None else ["BTC/USDT", "ETH/USDT"],
         "pair_blacklist": [],
     }
+
+
+def websocket_urls(url: str) -> dict[str, Any]:
+    """ccxt.pro binance's ``urls.api.ws`` for the emulator at ``url``: spot and margin streams
+    at ``stream_url(url)``, every other family under ``/_<host label>`` (not served: 404)."""
+    import ccxt.pro
+
+    raw = stream_url(url)
+    base = raw[: -len("/ws")]
+
+    def rewrite(real: Any) -> Any:
+        if isinstance(real, dict):
+            return {key: rewrite(value) for key, value in real.items()}
+        parts = urlsplit(real)
+        label = parts.hostname.split(".")[0] if parts.hostname else "ws"
+        return f"{base}/_{label}{parts.path}"
+
+    urls: dict[str, Any] = rewrite(ccxt.pro.binance().urls["api"]["ws"])
+    urls["spot"] = urls["margin"] = raw
+    return urls

@@ -12,6 +12,7 @@ from typing import Any
 
 from freqtrade_ratekit.sim.coingecko import start_coingecko_emulator
 from freqtrade_ratekit.sim.exchange import exchange_ccxt_config, start_exchange_emulator
+from freqtrade_ratekit.sim.streams import stream_url
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_snippet(exchange_url: str, coingecko_url: str, pairs: list[str]) -> dict[str, Any]:
     """What to merge into a Freqtrade config to use the emulators."""
     return {
-        "exchange": exchange_ccxt_config(exchange_url, pairs),
+        "exchange": exchange_ccxt_config(exchange_url, pairs, websocket=True),
         "ratekit": {"fiat": {"coingecko_url": coingecko_url}},
     }
 
@@ -61,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairs = exchange.emulator.universe.usdt_pairs()[: max(1, args.pairs)]
         print(f"exchange: {exchange.url}")
         print(f"coingecko: {coingecko.url}")
+        print(f"exchange websocket: {stream_url(exchange.url)}")
         print(json.dumps(config_snippet(exchange.url, coingecko.url, pairs), indent=2))
         sys.stdout.flush()
         while not stop.wait(0.5):

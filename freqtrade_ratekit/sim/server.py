@@ -279,8 +279,13 @@ class BaseEmulator:
         app.router.add_put("/_sim/settings", self._put_settings)
         app.router.add_get("/_sim/stats", self._get_stats)
         app.router.add_post("/_sim/reset", self._post_reset)
+        self.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._traffic)
         return app
+
+    def add_routes(self, app: web.Application) -> None:
+        """Routes of a subclass's own (websockets, more control routes), matched before the
+        catch-all traffic route."""
 
     # control surface: never counted, never delayed
     async def _get_settings(self, request: web.Request) -> web.Response:
@@ -306,7 +311,11 @@ class BaseEmulator:
             if not math.isfinite(since):
                 error = f"since must be a unix time in seconds, got {shorten(raw)}"
                 return json_response({"error": error}, status=400)
-        return json_response(self.stats.snapshot(since))
+        return json_response(self.stats_snapshot(since))
+
+    def stats_snapshot(self, since: float | None = None) -> dict[str, Any]:
+        """What ``GET /_sim/stats`` answers; subclasses add their own sections."""
+        return self.stats.snapshot(since)
 
     async def _post_reset(self, request: web.Request) -> web.Response:
         self.reset()
@@ -425,7 +434,7 @@ class RunningEmulator(Generic[EmulatorT]):
         return self.emulator.settings.merge(changes)
 
     def stats(self, since: float | None = None) -> dict[str, Any]:
-        return self.emulator.stats.snapshot(since)
+        return self.emulator.stats_snapshot(since)
 
     def reset(self) -> None:
         self.emulator.reset()
