@@ -27,6 +27,7 @@ from freqtrade_ratekit.sim import (
     CoinGeckoEmulator,
     ExchangeEmulator,
     RunningEmulator,
+    exchange_ccxt_config,
     start_coingecko_emulator,
     start_exchange_emulator,
 )
@@ -84,20 +85,25 @@ def bot(
 ) -> Iterator[BotProcess]:
     """A ratekit bot with open trades, a fresh fiat price and usage headers already seen."""
     workdir = tmp_path_factory.mktemp("observability-bot")
+    pairs = exchange.emulator.universe.usdt_pairs()[:PAIR_COUNT]
     config = make_bot_config(
         exchange.url,
         coingecko.url,
         find_free_port(),
-        pairs=exchange.emulator.universe.usdt_pairs()[:PAIR_COUNT],
+        pairs=pairs,
         max_open_trades=PAIR_COUNT,
         ratekit={
             "enabled": True,
-            "rate_cache": {"refresh_interval": 2},
+            "rate_cache": {"refresh_interval": 2, "stream": True},  # every metric exposed
             "fiat": {"refresh_interval": FIAT_REFRESH_INTERVAL, "stale_after": 60},
             "weights": {"mode": "observe", "backend": weights_backend},
         },
         extra={
-            "exchange": {"key": EXCHANGE_KEY, "secret": EXCHANGE_SECRET},
+            "exchange": {
+                **exchange_ccxt_config(exchange.url, pairs, websocket=True),
+                "key": EXCHANGE_KEY,
+                "secret": EXCHANGE_SECRET,
+            },
             "coingecko": {"api_key": COINGECKO_KEY, "is_demo": True},
         },
         db_dir=workdir,

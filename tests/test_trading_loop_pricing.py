@@ -18,6 +18,7 @@ from freqtrade_ratekit.config import parse_settings
 from freqtrade_ratekit.patches.exchange import rate_book_of, trading_iteration
 from freqtrade_ratekit.rates.book import RateBook
 from freqtrade_ratekit.sim import exchange_ccxt_config
+from tests.helpers import wait_for
 
 BOOK_TICKER = "/api/v3/ticker/bookTicker"
 TICKER_24HR = "/api/v3/ticker/24hr"
@@ -215,3 +216,126 @@ def test_switched_off_every_trading_read_is_stock(make_exchange, exchange_emulat
             exchange.get_rate(pair, refresh=True, side="exit", is_short=False)
     assert calls(exchange_emulator, since, BOOK_TICKER) == 0
     assert calls(exchange_emulator, since, TICKER_24HR) == 3
+
+
+# -- the websocket price stream (rate_cache.stream) ------------------------------------------
+
+
+@pytest.fixture
+def make_streaming_exchange(exchange_emulator) -> Iterator[Any]:
+    """As `make_exchange`, with `rate_cache.stream` on and ccxt.pro pointed at the emulator's
+    market streams."""
+    made: list[Exchange] = []
+
+    def make() -> tuple[Exchange, RateBook, list[str]]:
+        pairs = exchange_emulator.emulator.universe.usdt_pairs()[:6]
+        section = {
+            "enabled": True,
+            "rate_cache": {
+                "refresh_interval": 0,
+                "prewarm": False,
+                "trading_max_age": MAX_AGE,
+                "stream": True,
+            },
+            "weights": {"mode": "observe"},
+        }
+        patches.install()
+        patches.activate(parse_settings(section))
+        config = {
+            "runmode": RunMode.DRY_RUN,
+            "dry_run": True,
+            "stake_currency": "USDT",
+            "exchange": exchange_ccxt_config(
+                exchange_emulator.url, pairs, spot_only=True, websocket=True
+            ),
+            "entry_pricing": pricing(),
+            "exit_pricing": pricing(),
+            "ratekit": section,
+        }
+        exchange = Exchange(config, validate=False)
+        made.append(exchange)
+        book = rate_book_of(exchange)
+        assert book is not None and book.trading.stream is not None
+        return exchange, book, pairs
+
+    yield make
+    for exchange in made:
+        exchange.close()
+    patches.uninstall()
+
+
+def streaming(book: RateBook, pairs: list[str]) -> None:
+    """Follow `pairs` and wait until the stream has a fresh ticker for each."""
+    stream = book.trading.stream
+    assert stream is not None
+    stream.follow(pairs)
+    wait_for(
+        lambda: stream.covers(pairs, MAX_AGE) or stream.snapshot(),
+        lambda found: found is True,
+        30,
+        "streamed tickers",
+    )
+
+
+def test_the_stream_prices_the_iteration_without_rest_calls(
+    make_streaming_exchange, exchange_emulator
+):
+    exchange, book, pairs = make_streaming_exchange()
+    prices = {pair: 100.0 + index for index, pair in enumerate(pairs)}
+    exchange_emulator.update(pinned_prices=prices)
+    streaming(book, pairs)
+    time.sleep(1.2)  # every streamed ticker is from after the pins
+    since = time.time()
+    with trading_iteration(book) as batch:
+        batch.begin(pairs)
+        rates = [exchange.get_rate(p, refresh=True, side="exit", is_short=False) for p in pairs]
+    assert calls(exchange_emulator, since, BOOK_TICKER) == 0
+    assert calls(exchange_emulator, since, TICKER_24HR) == 0
+    books = exchange._api.fetch_bids_asks(pairs)  # the same prices over REST
+    assert rates == [books[pair]["ask"] for pair in pairs]
+    figures = book.trading.snapshot()
+    assert figures["served_from_stream"] == len(pairs)
+    stream = figures["stream"]
+    assert stream is not None and stream["connected"] and stream["connects"] == 1
+    websocket = exchange_emulator.stats()["websocket"]
+    assert websocket["connections"]["total"] == 1
+    assert websocket["subscriptions"]["active_by_kind"].get("bookTicker") == len(pairs)
+
+
+def test_a_quiet_stream_hands_over_to_the_rest_batch(make_streaming_exchange, exchange_emulator):
+    exchange, book, pairs = make_streaming_exchange()
+    streaming(book, pairs)
+    exchange_emulator.update(ws_pause=True)  # connected, but nothing comes
+    time.sleep(MAX_AGE + 0.2)
+    since = time.time()
+    with trading_iteration(book) as batch:
+        batch.begin(pairs)
+        for pair in pairs:
+            exchange.get_rate(pair, refresh=True, side="exit", is_short=False)
+    assert calls(exchange_emulator, since, BOOK_TICKER) == 1  # one batch, no per-pair calls
+    assert calls(exchange_emulator, since, TICKER_24HR) == 0
+    exchange_emulator.update(ws_pause=False)
+    streaming(book, pairs)  # and it takes over again
+    since = time.time()
+    with trading_iteration(book) as batch:
+        batch.begin(pairs)
+        exchange.get_rate(pairs[0], refresh=True, side="exit", is_short=False)
+    assert calls(exchange_emulator, since, BOOK_TICKER) == 0
+
+
+def test_refused_reconnects_back_off_instead_of_storming(
+    make_streaming_exchange, exchange_emulator
+):
+    _, book, pairs = make_streaming_exchange()
+    streaming(book, pairs)
+    exchange_emulator.update(ws_refuse=True, ws_drop=1.0)
+    stream = book.trading.stream
+    assert stream is not None
+    wait_for(lambda: stream.snapshot()["consecutive_failures"], lambda n: n >= 2, 30, "failures")
+    time.sleep(4)
+    refused = exchange_emulator.stats()["websocket"]["connections"]["refused"]
+    # full-jitter backoff from 1 s, doubling: a handful of attempts in ~5 s, not a storm
+    assert refused <= 8, refused
+    exchange_emulator.update(ws_refuse=False, ws_drop=0.0)
+    wait_for(lambda: stream.snapshot()["connected"], bool, 90, "reconnected")
+    streaming(book, pairs)

@@ -374,7 +374,8 @@ def _price_stream(exchange: Any, rt: runtime.Runtime) -> Any:
 
     def make_client() -> Any:
         client = exchange._init_ccxt(exchange_conf, False, copy.deepcopy(ccxt_async_config))
-        client.set_markets(exchange._api.markets, exchange._api.currencies)
+        if exchange._api_async.markets:  # as Freqtrade seeds its own websocket client
+            client.set_markets_from_exchange(exchange._api_async)
         return client
 
     import ccxt.pro

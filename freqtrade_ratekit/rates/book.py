@@ -138,6 +138,7 @@ class RateBook:
         with self._lock:
             self._stopping = False
         self.refresher.start()
+        self.trading.start()
 
     def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
         """Stop the refresher and join it and every pre-warm thread (up to `timeout` s each:

@@ -80,6 +80,7 @@ class PriceStream:
         self._lock = threading.Lock()
         self._wanted: tuple[str, ...] = ()
         self._latest: dict[str, tuple[Mapping[str, Any], float]] = {}
+        self._seen: dict[str, Any] = {}  # the last ccxt cache entry taken, per symbol
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None  # new pairs to subscribe (or a stop)
@@ -225,7 +226,7 @@ class PriceStream:
                 done, _ = await asyncio.wait({watch, wake}, return_when=asyncio.FIRST_COMPLETED)
                 if watch in done:
                     wake.cancel()
-                    self._received(watch.result())
+                    self._received(watch.result(), self._cache_of(client), wanted)
                 else:
                     watch.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -238,12 +239,24 @@ class PriceStream:
             with contextlib.suppress(Exception):
                 await client.close()
 
-    def _received(self, update: Any) -> None:
-        if not isinstance(update, Mapping):
-            return
+    def _cache_of(self, client: Any) -> Mapping[str, Any]:
+        """ccxt.pro's own cache of the latest update per symbol (`bidsasks` or `tickers`)."""
+        cache = getattr(client, "bidsasks" if self.method == "watch_bids_asks" else "tickers", None)
+        return cache if isinstance(cache, Mapping) else {}
+
+    def _received(self, update: Any, cache: Mapping[str, Any], wanted: Iterable[str]) -> None:
+        """Record what arrived: the watch's answer holds only the update that woke it, so the
+        updates of other symbols that came meanwhile are found in ccxt.pro's cache (ccxt stores
+        a new dict per message: an entry not seen before is a new message)."""
+        arrived: dict[str, Any] = dict(update) if isinstance(update, Mapping) else {}
+        for symbol in wanted:
+            entry = cache.get(symbol)
+            if entry is not None and entry is not self._seen.get(symbol):
+                arrived.setdefault(symbol, entry)
         now = self._timer()
         with self._lock:
-            for symbol, ticker in update.items():
+            for symbol, ticker in arrived.items():
+                self._seen[str(symbol)] = cache.get(symbol, ticker)
                 if isinstance(ticker, Mapping) and _priced(ticker):
                     self._latest[str(symbol)] = (dict(ticker), now)
                     self._messages += 1

@@ -430,6 +430,13 @@ class TradingBatch:
 
     # -- life and figures --------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start the price stream (it connects once `begin` gives it pairs)."""
+        with self._lock:
+            self._stopping = False
+        if self.stream is not None:
+            self.stream.start()
+
     def stop(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
         """No more batches; stop the stream and join a call in flight (up to `timeout` each).
         True when no thread is left."""
