@@ -13,10 +13,13 @@ import requests
 from freqtrade_ratekit.sim import (
     CoinGeckoEmulator,
     ExchangeEmulator,
+    OkxEmulator,
     RunningEmulator,
     exchange_ccxt_config,
+    okx_ccxt_config,
     start_coingecko_emulator,
     start_exchange_emulator,
+    start_okx_emulator,
 )
 from freqtrade_ratekit.sim.server import SettingsError
 
@@ -53,6 +56,34 @@ def clocked_exchange_emulator(sim_clock: SimClock) -> Iterator[RunningEmulator[E
     latency keep the real monotonic clock), so two calls see exactly the same prices."""
     with RunningEmulator(ExchangeEmulator(wall_clock=sim_clock)).start() as emulator:
         yield emulator
+
+
+@pytest.fixture
+def okx_emulator() -> Iterator[RunningEmulator[OkxEmulator]]:
+    """A fresh OKX emulator on a free loopback port (published limits, 2 s windows)."""
+    with start_okx_emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def clocked_okx_emulator(sim_clock: SimClock) -> Iterator[RunningEmulator[OkxEmulator]]:
+    """An OKX emulator whose request windows run on `sim_clock` (market data keeps the real
+    wall clock), so a test decides when a window has passed."""
+    with RunningEmulator(OkxEmulator(clock=sim_clock)).start() as emulator:
+        yield emulator
+
+
+def make_okx_client(url: str, **overrides: Any) -> ccxt.okx:
+    """An unmodified ccxt okx pointed at the emulator, as Freqtrade would configure it."""
+    config = okx_ccxt_config(url)["ccxt_config"]
+    return ccxt.okx({**config, **overrides})
+
+
+@pytest.fixture
+def okx_client(okx_emulator: RunningEmulator[OkxEmulator]) -> ccxt.okx:
+    client = make_okx_client(okx_emulator.url)
+    client.load_markets()
+    return client
 
 
 @pytest.fixture

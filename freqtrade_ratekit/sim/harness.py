@@ -22,7 +22,7 @@ from typing import IO, Any, TypeVar
 
 import requests
 
-from freqtrade_ratekit.sim.exchange import exchange_ccxt_config
+from freqtrade_ratekit.sim.profiles import DEFAULT_EXCHANGE, exchange_config_block
 from freqtrade_ratekit.sim.stock import COINGECKO_URL_ENV
 
 STRATEGY_NAME = "RatekitDemoStrategy"
@@ -127,8 +127,10 @@ def make_bot_config(
     fiat_display_currency: str | None = "USD",
     extra: dict[str, Any] | None = None,
     db_dir: Path | None = None,
+    exchange: str = DEFAULT_EXCHANGE,
 ) -> dict[str, Any]:
-    """A complete dry-run config against the emulators.
+    """A complete dry-run config against the emulators (``exchange``: the emulator's profile,
+    `freqtrade_ratekit.sim.profiles`, and Freqtrade's exchange name).
 
     Entries and exits are market orders priced from tickers (``use_order_book`` false), so
     every open trade costs one ``fetch_ticker`` when its rate is not cached. With ``ratekit``
@@ -165,7 +167,7 @@ def make_bot_config(
             "stoploss": "market",
             "stoploss_on_exchange": False,
         },
-        "exchange": exchange_ccxt_config(exchange_url, pairs),
+        "exchange": exchange_config_block(exchange, exchange_url, pairs),
         "pairlists": [{"method": "StaticPairList"}],
         "telegram": {"enabled": False, "token": "", "chat_id": ""},
         "api_server": {
