@@ -252,14 +252,7 @@ def test_ccxt_sees_50011_as_rate_limit_exceeded(okx_emulator):
 @pytest.mark.parametrize(
     ("path", "params"),
     [
-        pytest.param(
-            "public/time",
-            {},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the okx preset charges public/time to OKX_PUBLIC (20 / 2 s); OKX: 10",
-            ),
-        ),
+        ("public/time", {}),
         ("market/tickers", {"instType": "SPOT"}),
         ("market/ticker", {"instId": "BTC-USDT"}),
         ("market/books", {"instId": "BTC-USDT", "sz": "50"}),
@@ -269,8 +262,7 @@ def test_ccxt_sees_50011_as_rate_limit_exceeded(okx_emulator):
 )
 def test_the_preset_never_allows_more_than_the_emulator(path, params):
     """Per 2 s, what ratekit's okx preset admits on an endpoint a dry-run bot calls is at most
-    the published limit the emulator enforces. public/time: the preset's default 20 / 2 s is
-    looser than OKX's 10 / 2 s (a strict xfail: it fails, as XPASS, once the preset is fixed)."""
+    the published limit the emulator enforces."""
     preset = preset_for("okx")
     weights, _ = charges_for(preset, "public", "GET", path, 1.0, params)
     per_window = min(

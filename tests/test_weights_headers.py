@@ -283,6 +283,8 @@ def test_a_negative_or_absurd_kucoin_countdown_is_no_reset_time():
         ("kucoin", KUCOIN_TOO_MANY, True),
         ("kucoin", '{"code":"200000","data":{"size":"429000"}}', False),
         ("kucoin", "429000 <html>gateway</html>", False),
+        ("okx", '{"code":"50011","msg":"Too Many Requests","data":[]}', True),
+        ("okx", '{"code":"0","msg":"","data":[{"last":"50011"}]}', False),
         ("binance", KUCOIN_TOO_MANY, False),
         ("kucoin", None, False),
         ("kucoin", '{"code":"429000","data":"' + "x" * 5000 + '"}', False),  # not an error body

@@ -41,7 +41,14 @@ HEADERS_READ: dict[str, tuple[str, ...]] = {
     "kucoin": ("gw-ratelimit-limit", "gw-ratelimit-remaining", "gw-ratelimit-reset"),
 }
 """The usage headers each format reads besides the generic X-RateLimit-* ones (for listings)."""
-_RATE_LIMIT_BODIES = {"kucoin": ("code", "429000"), "bybit": ("retCode", "10006")}
+_RATE_LIMIT_BODIES = {
+    "kucoin": ("code", "429000"),
+    "bybit": ("retCode", "10006"),
+    # OKX's public error table lists 50011 "Too Many Requests" with HTTP 429 and with HTTP 200
+    # (https://www.okx.com/docs-v5/en/#error-code-rest-public, read 2026-12-02 via the mirror
+    # cited in presets/okx.py)
+    "okx": ("code", "50011"),
+}
 _MAX_ERROR_BODY = 2048  # a rate-limit answer is a short JSON object; market data is not read
 
 
@@ -193,7 +200,8 @@ def _countdown_ms(value: str | None, now: float) -> float | None:
 
 def body_says_rate_limited(header_format: str, body: object) -> bool:
     """Whether a response body is the exchange's rate-limit answer whatever its HTTP status:
-    Bybit's retCode 10006 (sent with HTTP 200), KuCoin's code 429000. Only short bodies are
+    Bybit's retCode 10006 (sent with HTTP 200), KuCoin's code 429000, OKX's code 50011. Only
+    short bodies are
     parsed, and only when they contain the code."""
     marker = _RATE_LIMIT_BODIES.get(header_format)
     if marker is None or not isinstance(body, str) or len(body) > _MAX_ERROR_BODY:

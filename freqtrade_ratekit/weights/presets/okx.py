@@ -18,11 +18,15 @@ from freqtrade_ratekit.weights.presets._model import (
 # User ID + instrument; account balance 10 / 2 s. Over the limit: HTTP 429, code 50011.
 # Sub-account order limit 1000 / 2 s (https://aws.okx.com/help/fill-ratio-sub-account-rate-limit,
 # updated 2024-04-04, read 2026-11-21). OKX sends no usage headers on REST.
+# public/time: 10 requests / 2 s per IP (OKX v5 docs, "Get system time", read 2026-12-02
+# through the dated mirror github.com/qiuham/crypto-api-docs docs/okx/, fetched 2026-06-15;
+# ccxt's cost 2 for it works out to about 9 / 2 s).
 # Not read on OKX's pages (2026-12-02, from ccxt's okx.py at rateLimit 110 ms): order details
 # (GET trade/order, cost 1/3) 60 / 2 s like placing, fills history (cost 2) 10 / 2 s.
 _OKX_POOLS = (
     PoolSpec("OKX_PUBLIC", 20, 2, "ip", per_endpoint=True),
     PoolSpec("OKX_PUBLIC_40", 40, 2, "ip", per_endpoint=True),
+    PoolSpec("OKX_PUBLIC_10", 10, 2, "ip", per_endpoint=True),
     PoolSpec("OKX_PRIVATE", 20, 2, "account", per_endpoint=True),
     PoolSpec("OKX_ORDER", 60, 2, "account", per_endpoint=True),
     PoolSpec("OKX_BALANCE", 10, 2, "account", per_endpoint=True),
@@ -32,6 +36,7 @@ _OKX_POOLS = (
 _OKX_RULES = (
     EndpointRule("public", "GET", "market/books", (PoolCharge("OKX_PUBLIC_40", fixed=1),)),
     EndpointRule("public", "GET", "market/candles", (PoolCharge("OKX_PUBLIC_40", fixed=1),)),
+    EndpointRule("public", "GET", "public/time", (PoolCharge("OKX_PUBLIC_10", fixed=1),)),
     EndpointRule(
         "private",
         "POST",
