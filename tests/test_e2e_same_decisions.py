@@ -1,8 +1,9 @@
-"""Same decisions with the trading batch as without it: a stock bot and a ratekit bot
-(`trading_batch` on, its default) run `RatekitStepStrategy`, which enters every pair once and
-exits only on price (ROI +2 %, stoploss -3 %), each against its own emulator (same seed) whose
-prices the test pins and steps identically. Both must open and close the same trades at the
-same rates for the same reasons, while the ratekit bot priced its loop from batched calls."""
+"""Same decisions with the trading batch (and with the price stream) as without it: a stock bot
+and a ratekit bot (`trading_batch` on, its default; then `stream` on too) run
+`RatekitStepStrategy`, which enters every pair once and exits only on price (ROI +2 %,
+stoploss -3 %), each against its own emulator (same seed) whose prices the test pins and steps
+identically. Both must open and close the same trades at the same rates for the same reasons,
+while the ratekit bot priced its loop from batched calls or the stream."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from typing import Any
 
 import pytest
 
-from freqtrade_ratekit.sim import start_coingecko_emulator, start_exchange_emulator
+from freqtrade_ratekit.sim import (
+    exchange_ccxt_config,
+    start_coingecko_emulator,
+    start_exchange_emulator,
+)
 from freqtrade_ratekit.sim.harness import BotProcess, find_free_port, make_bot_config
 from tests.helpers import wait_for
 
@@ -72,9 +77,16 @@ def decisions(trades: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def make_bot(
-    tmp_path: Path, name: str, exchange: Any, coingecko: Any, ratekit: dict[str, Any] | None
+    tmp_path: Path,
+    name: str,
+    exchange: Any,
+    coingecko: Any,
+    ratekit: dict[str, Any] | None,
+    *,
+    websocket: bool,
 ) -> BotProcess:
-    """The bot, not started: `with bot:` starts and stops it."""
+    """The bot, not started: `with bot:` starts and stops it. `websocket`: Freqtrade's
+    `enable_ws` and ccxt.pro pointed at the emulator's market streams."""
     workdir = tmp_path / name
     workdir.mkdir()
     config = make_bot_config(
@@ -85,24 +97,31 @@ def make_bot(
         max_open_trades=len(PAIRS),
         ratekit=ratekit,
         db_dir=workdir,
+        extra={"exchange": exchange_ccxt_config(exchange.url, PAIRS, websocket=websocket)},
     )
     return BotProcess(
         config, workdir, with_ratekit=ratekit is not None, strategy="RatekitStepStrategy"
     )
 
 
-def test_the_batch_makes_the_same_trades_as_stock(market, tmp_path):
+@pytest.mark.parametrize(
+    ("rate_cache", "websocket"),
+    [({"trading_batch": True}, False), ({"trading_batch": True, "stream": True}, True)],
+    ids=["batch", "stream"],
+)
+def test_the_batch_makes_the_same_trades_as_stock(market, tmp_path, rate_cache, websocket):
     *exchanges, coingecko = market
     universe = exchanges[0].emulator.universe
     start_prices = {pair: universe.get(pair.replace("/", "")).base_price for pair in PAIRS}
     pin(exchanges, start_prices)
-    stock = make_bot(tmp_path, "stock", exchanges[0], coingecko, None)
+    stock = make_bot(tmp_path, "stock", exchanges[0], coingecko, None, websocket=websocket)
     batched = make_bot(
         tmp_path,
         "ratekit",
         exchanges[1],
         coingecko,
-        {"enabled": True, "rate_cache": {"trading_batch": True}},
+        {"enabled": True, "rate_cache": rate_cache},
+        websocket=websocket,
     )
     with stock, batched:
         bots = {"stock": stock, "ratekit": batched}
@@ -132,7 +151,11 @@ def test_the_batch_makes_the_same_trades_as_stock(market, tmp_path):
         assert status == 200
         loop = cache["trading"]
         assert loop["enabled"] and loop["served"] >= 2 * len(PAIRS)  # entries and exits
-        assert loop["batch_calls"] > 0 and loop["iterations"]["count"] > 0
+        assert loop["iterations"]["count"] > 0
+        if websocket:  # the stream served the exits (the entries may precede its first data)
+            assert loop["served_from_stream"] >= len(PAIRS)
+        else:
+            assert loop["batch_calls"] > 0
     # the stock bot priced its loop pair by pair, the ratekit bot from its batches
     per_pair = [e.stats()["endpoints"].get(TICKER_24HR, {}).get("calls", 0) for e in exchanges]
     assert per_pair[1] < per_pair[0] / 2, per_pair
