@@ -25,7 +25,7 @@ from freqtrade_ratekit.fiat.store import RedisFiatStore
 from freqtrade_ratekit.rates.book import RateBook
 from freqtrade_ratekit.rates.refresher import MarketData, PairSpec, pricing_needs
 from freqtrade_ratekit.rates.sources import TickerSource, choose_ticker_source
-from freqtrade_ratekit.rates.stream import PriceStream
+from freqtrade_ratekit.rates.stream import MAX_STREAMS, STREAMS_PER_CONNECTION, PriceStream
 from freqtrade_ratekit.rates.trading_batch import TradingBatch
 from freqtrade_ratekit.weights import (
     Backend,
@@ -189,10 +189,12 @@ def build_price_stream(
             return await ledger.acquire_async(charge)
 
         admit = admit_connect
+    exchange_id = ledger.preset.exchange_id if ledger is not None else ""
     return PriceStream(
         make_client=make_client,
         method="watch_tickers" if need_last else "watch_bids_asks",
         admit_connect=admit,
+        max_streams=STREAMS_PER_CONNECTION.get(exchange_id, MAX_STREAMS),
     )
 
 

@@ -41,6 +41,10 @@ https://developers.binance.com/docs/binance-spot-api-docs/web-socket-streams).""
 MAX_STREAMS = 1024
 """Streams per connection (Binance, same page): pairs beyond it are not streamed (REST serves)."""
 
+STREAMS_PER_CONNECTION = {"binance": MAX_STREAMS, "bitfinex": 25}
+"""Bitfinex: 25 channels per public connection (https://docs.bitfinex.com/docs/ws-public,
+read 2026-12-02); exchanges not listed get Binance's 1024."""
+
 JOIN_TIMEOUT_S = 5.0
 
 CONNECT_BACKOFF = Backoff(base=1.0, cap=60.0)

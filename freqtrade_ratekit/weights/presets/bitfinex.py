@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from freqtrade_ratekit.weights.presets._model import (
+    CONNECTION_POOL,
     CcxtCheck,
     EndpointRule,
     PoolCharge,
@@ -20,6 +21,9 @@ from freqtrade_ratekit.weights.presets._model import (
 _BITFINEX_POOLS = (
     PoolSpec("BITFINEX_ENDPOINT", 90, 60, "ip", per_endpoint=True),
     PoolSpec("BITFINEX_ENDPOINT_30", 30, 60, "ip", per_endpoint=True),
+    # Public websocket (wss://api-pub.bitfinex.com): 20 connections per minute, 25 channels per
+    # connection (https://docs.bitfinex.com/docs/ws-public, read 2026-12-02).
+    PoolSpec(CONNECTION_POOL, 20, 60, "ip"),
 )
 _BITFINEX_RULES = (
     EndpointRule("public", "GET", "tickers", (PoolCharge("BITFINEX_ENDPOINT_30", fixed=1),)),

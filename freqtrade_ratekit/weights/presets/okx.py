@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from freqtrade_ratekit.weights.presets._model import (
+    CONNECTION_POOL,
     CcxtCheck,
     EndpointRule,
     PoolCharge,
@@ -32,6 +33,10 @@ _OKX_POOLS = (
     PoolSpec("OKX_BALANCE", 10, 2, "account", per_endpoint=True),
     PoolSpec("OKX_PRIVATE_10", 10, 2, "account", per_endpoint=True),
     PoolSpec("OKX_SUBACCOUNT_ORDERS", 1000, 2, "account"),
+    # Websocket: 3 connection requests per second per IP; 480 subscribe/unsubscribe/login
+    # requests per hour per connection (https://www.okx.com/docs-v5/en/#overview-websocket,
+    # read 2026-12-02 through nautilus_trader's OKX_WS_QUOTA docs, which quote it).
+    PoolSpec(CONNECTION_POOL, 3, 1, "ip"),
 )
 _OKX_RULES = (
     EndpointRule("public", "GET", "market/books", (PoolCharge("OKX_PUBLIC_40", fixed=1),)),
