@@ -90,6 +90,10 @@ def test_a_streamed_bot_prices_its_loop_without_rest_and_survives_losing_the_str
     age = after["served_age"]
     assert ["+Inf", age["count"]] in age["buckets"]
     assert [MAX_AGE, age["count"]] in age["buckets"]
+    # beside Freqtrade's own websocket candles, on a connection of its own
+    kinds = exchange.stats()["websocket"]["subscriptions"]["active_by_kind"]
+    assert kinds.get("bookTicker", 0) >= TRADES and kinds.get("kline", 0) >= 1, kinds
+    assert exchange.stats()["websocket"]["connections"]["open"] >= 2
     status, rows, _ = process.get("/api/v1/status")
     assert status == 200 and len(rows) == TRADES
     assert all(row["current_rate"] > 0 for row in rows)
