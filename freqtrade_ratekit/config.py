@@ -54,6 +54,7 @@ MAX_URL_CHARS = 2_048
 MAX_PATH_CHARS = 4_096
 MAX_NAME_CHARS = 200
 MAX_REDIS_DB = 2**31 - 1
+MAX_RESERVE = 0.9  # a command must keep some share of a pool, or it could never send a call
 # Deeper than any valid section (ratekit.weights.endpoints.X.pools[0] is 5 levels): refused
 # before the schema runs, so a hostile nesting cannot reach a recursive repr() or validator.
 MAX_DEPTH = 16
@@ -439,6 +440,18 @@ class WeightSettings:
         exclusive_minimum=0,
         maximum=5,
         meaning="socket timeout of Redis calls before falling back to the local share",
+    )
+    reserve: float = key(
+        0.5,
+        minimum=0,
+        maximum=MAX_RESERVE,
+        meaning="share of each pool (of `headroom \N{MULTIPLICATION SIGN} limit`) that only live "
+        "bots may use: non-bot commands (`download-data`, `list-markets`, `webserver`, "
+        "backtesting's market load, ...) run at the lowest priority and are admitted only while "
+        "the pool holds less than `(1 \N{MINUS SIGN} reserve) \N{MULTIPLICATION SIGN} headroom "
+        "\N{MULTIPLICATION SIGN} limit`; bot calls may use all of it. 0.5: with the default "
+        "headroom a download gets at most 2400 of Binance's 6000 weight/min and the bots of the "
+        "scope always keep 2400, two busy bots' worth (~1200/min each)",
     )
 
     @property

@@ -31,6 +31,7 @@ __all__ = [
     "RatekitCacheEntry",
     "RatekitCacheSide",
     "RatekitCacheStats",
+    "RatekitClient",
     "RatekitCoinList",
     "RatekitEndpoint",
     "RatekitFiat",
@@ -49,6 +50,7 @@ __all__ = [
     "RatekitStatus",
     "RatekitStream",
     "RatekitTradingBatch",
+    "RatekitWaiting",
     "RatekitWeightTotals",
     "RatekitWeights",
     "RatekitWorkerStatus",
@@ -316,6 +318,35 @@ class RatekitWeightTotals(TypedDict):
     status_418: int
 
 
+class RatekitWaiting(TypedDict):
+    """Calls held back by `enforce` in this process."""
+
+    calls: int  # waiting for admission right now
+    blocked_s: float  # wall time during which at least one call was waiting
+
+
+class RatekitClient(TypedDict):
+    """One non-bot client of a scope (download-data, list-markets, webserver, ...): a process
+    whose calls run at the lowest priority, as the client registry (Redis, with a TTL) or, with
+    the memory backend, the process itself knows it. Wall-clock times."""
+
+    id: str  # random per process
+    name: str  # the Freqtrade subcommand, e.g. download-data
+    run_mode: str  # Freqtrade's run mode, e.g. util_exchange, webserver, backtest
+    host: str
+    pid: int
+    state: Literal["running", "finished"]
+    started_at: float
+    updated_at: float
+    calls: int
+    weight: float
+    wait_s: float  # summed over calls (concurrent waits add up)
+    blocked_s: float  # wall time with at least one call waiting
+    waiting: int  # calls waiting at `updated_at`
+    status_429: int
+    status_418: int
+
+
 class RatekitWeights(TypedDict):
     """`Ledger.snapshot()`: the `/api/v1/ratekit/weights` document."""
 
@@ -323,11 +354,16 @@ class RatekitWeights(TypedDict):
     preset: str
     headroom: float
     exchange: str
+    background: bool  # this process is a non-bot client: its calls run at the lowest priority
+    reserve: float  # weights.reserve: the share of each pool only bots may use
     backend: RatekitBackend
     pools: list[RatekitPool]
     endpoints: list[RatekitEndpoint]
     wait_histogram: dict[str, RatekitHistogram]  # by endpoint
     totals: RatekitWeightTotals
+    waiting: RatekitWaiting
+    client: RatekitClient | None  # this process, when it is a non-bot client
+    clients: list[RatekitClient]  # the non-bot clients of the scope (this one included)
 
 
 # -- reader snapshots ------------------------------------------------------------------------

@@ -364,6 +364,57 @@ METRICS: tuple[MetricSpec, ...] = (
         ("endpoint", "status"),
     ),
     MetricSpec(
+        "ratekit_weight_reserve_ratio",
+        GAUGE,
+        "Share of each pool only bots may use (weights.reserve); non-bot commands get the rest.",
+    ),
+    MetricSpec(
+        "ratekit_weight_background",
+        GAUGE,
+        "1 when this process is a non-bot client whose calls run at the lowest priority, else 0.",
+    ),
+    MetricSpec(
+        "ratekit_weight_calls_waiting",
+        GAUGE,
+        "Calls of this process waiting for budget right now.",
+    ),
+    MetricSpec(
+        "ratekit_weight_blocked_seconds_total",
+        COUNTER,
+        "Wall time during which at least one call of this process waited for budget.",
+    ),
+    MetricSpec(
+        "ratekit_scope_client_running",
+        GAUGE,
+        "A non-bot client of the scope (download-data, list-markets, webserver, ...): 1 while it"
+        " runs, 0 once it finished (its record stays listed for an hour).",
+        ("client_id", "client", "run_mode", "host"),
+    ),
+    MetricSpec(
+        "ratekit_scope_client_weight_total",
+        COUNTER,
+        "Weight a non-bot client of the scope has charged to the shared pools.",
+        ("client_id", "client", "run_mode", "host"),
+    ),
+    MetricSpec(
+        "ratekit_scope_client_calls_total",
+        COUNTER,
+        "Exchange calls a non-bot client of the scope has made.",
+        ("client_id", "client", "run_mode", "host"),
+    ),
+    MetricSpec(
+        "ratekit_scope_client_blocked_seconds_total",
+        COUNTER,
+        "Wall time a non-bot client of the scope waited for budget.",
+        ("client_id", "client", "run_mode", "host"),
+    ),
+    MetricSpec(
+        "ratekit_scope_client_rate_limited_responses_total",
+        COUNTER,
+        "Exchange responses with HTTP 429 or 418 a non-bot client of the scope received.",
+        ("client_id", "client", "run_mode", "host", "status"),
+    ),
+    MetricSpec(
         "ratekit_reader_snapshot_reads_total",
         COUNTER,
         "Reader calls (/profit) by how they were answered: fresh or stale snapshot, or computed"
@@ -642,6 +693,34 @@ def _collect_weights(out: _Families, snapshot: RatekitWeights, now: float) -> No
         if buckets is not None:
             sum_value = _sample_value(histogram["sum"]) or 0.0
             out.add_histogram("ratekit_weight_wait_seconds", buckets, sum_value, endpoint=name)
+    _collect_clients(out, snapshot)
+
+
+def _collect_clients(out: _Families, snapshot: RatekitWeights) -> None:
+    """This process's priority and waits, and the scope's non-bot clients (a bot of an older
+    ratekit version has none of these keys: nothing is exposed for them)."""
+    out.add("ratekit_weight_reserve_ratio", snapshot.get("reserve"))
+    out.add("ratekit_weight_background", snapshot.get("background"))
+    waiting = snapshot.get("waiting")
+    if isinstance(waiting, dict):
+        out.add("ratekit_weight_calls_waiting", waiting.get("calls"))
+        out.add("ratekit_weight_blocked_seconds_total", waiting.get("blocked_s"))
+    clients = snapshot.get("clients")
+    for client in clients if isinstance(clients, list) else ():
+        labels = {
+            "client_id": client["id"],
+            "client": client["name"],
+            "run_mode": client["run_mode"],
+            "host": client["host"],
+        }
+        out.add("ratekit_scope_client_running", client["state"] == "running", **labels)
+        out.add("ratekit_scope_client_weight_total", client["weight"], **labels)
+        out.add("ratekit_scope_client_calls_total", client["calls"], **labels)
+        out.add("ratekit_scope_client_blocked_seconds_total", client["blocked_s"], **labels)
+        for status, count in (("429", client["status_429"]), ("418", client["status_418"])):
+            out.add(
+                "ratekit_scope_client_rate_limited_responses_total", count, status=status, **labels
+            )
 
 
 def _histogram_buckets(histogram: RatekitHistogram) -> list[tuple[str, float]] | None:

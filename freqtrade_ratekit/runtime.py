@@ -39,6 +39,7 @@ class Runtime:
     settings: RatekitSettings
     freqtrade_version: str
     exchange_id: str | None = None
+    command: str | None = None  # the Freqtrade subcommand this process runs (trade, ...)
     rate_cache: Snapshotting[RatekitRateBook] | None = None
     fiat: Snapshotting[RatekitFiat] | None = None
     weights: Snapshotting[RatekitWeights] | None = None

@@ -6,7 +6,9 @@ plain values and callables. Everything a component needs to be torn down again (
 client, a backend's connection) is registered through `on_stop` (the runtime's, in the bot),
 so whoever owns the component's life owns its cleanup too.
 
-- `build_ledger`        the weight ledger: preset resolution, memory or Redis backend
+- `build_ledger`        the weight ledger: preset resolution, memory or Redis backend; for a
+                        non-bot client (download-data, ...) at the lowest priority, with its
+                        record in the scope's client registry
 - `build_rate_book`     the rate caches of one exchange and their refresher
 - `build_fiat_converter` the background fiat converter, with a Redis store shared by the bots
                         of a scope when the weights backend is Redis
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from freqtrade_ratekit.config import RatekitSettings
+from freqtrade_ratekit.documents import RatekitClient
 from freqtrade_ratekit.fiat.converter import BackgroundFiatConverter
 from freqtrade_ratekit.fiat.store import RedisFiatStore
 from freqtrade_ratekit.rates.book import RateBook
@@ -36,6 +39,13 @@ from freqtrade_ratekit.weights import (
     RedisBackend,
     preset_for,
     scope_digest,
+)
+from freqtrade_ratekit.weights.clients import (
+    ClientIdentity,
+    ClientRegistry,
+    ClientReporter,
+    LocalClientRegistry,
+    RedisClientRegistry,
 )
 from freqtrade_ratekit.weights.presets import CONNECTION_POOL
 
@@ -64,11 +74,16 @@ def build_ledger(
     rate_limit_ms: float,
     account: str = "no-key",
     on_stop: OnStop = _no_cleanup,
+    client: ClientIdentity | None = None,
 ) -> Ledger:
-    """One bot's weight ledger for exchange `exchange_id` (a ccxt id).
+    """The weight ledger of a bot, or with `client` of a non-bot command, for exchange
+    `exchange_id` (a ccxt id).
 
     `account` (the API key, never stored: only its digest is) scopes the per-account pools in
-    Redis. Raises WiringError naming the bad setting.
+    Redis. A `client` runs at the lowest priority, held to `1 - weights.reserve` of each pool,
+    and publishes its record to the scope's client registry until `on_stop`'s cleanup (or the
+    process's exit). Every ledger reads the registry: its snapshot lists the scope's non-bot
+    clients. Raises WiringError naming the bad setting.
     """
     weights = settings.weights
     try:
@@ -83,6 +98,7 @@ def build_ledger(
         if preset.fallback:
             logger.warning("ratekit: %s", preset.message)
         backend: Backend
+        registry: ClientRegistry
         if weights.uses_redis:
             redis_backend = RedisBackend(
                 weights.backend,
@@ -94,12 +110,44 @@ def build_ledger(
             )
             on_stop(redis_backend.close)
             backend = redis_backend
+            redis_registry = build_client_registry(settings, exchange_id=exchange_id)
+            on_stop(redis_registry.close)
+            registry = redis_registry
         else:
             backend = MemoryBackend()
-        ledger = Ledger(preset, mode=weights.mode, headroom=weights.headroom, backend=backend)
+            registry = LocalClientRegistry()
+        ledger = Ledger(
+            preset,
+            mode=weights.mode,
+            headroom=weights.headroom,
+            backend=backend,
+            background=client is not None,
+            reserve=weights.reserve,
+            client=client,
+            registry=registry,
+        )
     except (ValueError, KeyError, OverflowError) as exc:
         # the messages name the pool, URL (masked) or setting; a bad section stops the bot
         raise WiringError(f"ratekit.weights: {exc}") from None
+    if client is not None:
+        reporter = ClientReporter(
+            lambda state: _record_of(ledger, state),
+            registry,
+        )
+        reporter.start()
+        on_stop(reporter.stop)
+        held = (
+            f"use at most {(1 - weights.reserve) * 100:.0f}% of each pool (weights.reserve "
+            f"{weights.reserve:g} keeps the rest for the bots of the scope)"
+            if weights.mode == "enforce"
+            else "are counted, never held back (weights.mode observe)"
+        )
+        logger.info(
+            "ratekit weights: %s (%s) is not a bot: its calls go after the bots' and %s",
+            client.name,
+            client.run_mode,
+            held,
+        )
     logger.info(
         "ratekit weights: preset %s, mode %s, headroom %.0f%%, backend %s",
         preset.name,
@@ -108,6 +156,31 @@ def build_ledger(
         backend.status().kind,
     )
     return ledger
+
+
+def _record_of(ledger: Ledger, state: str) -> RatekitClient:
+    record = ledger.client_record(state)
+    if record is None:  # pragma: no cover - only built for a ledger with a client
+        raise RuntimeError("a client reporter needs a ledger with a client")
+    return record
+
+
+def build_client_registry(settings: RatekitSettings, *, exchange_id: str) -> RedisClientRegistry:
+    """The non-bot clients of the settings' IP scope on `exchange_id`, in their Redis (its own
+    client, with the weights' socket timeout). Needs a Redis backend."""
+    import redis
+
+    weights = settings.weights
+    client = redis.Redis.from_url(
+        weights.backend,
+        socket_timeout=weights.redis_timeout,
+        socket_connect_timeout=weights.redis_timeout,
+        retry_on_timeout=False,
+        health_check_interval=0,
+    )
+    return RedisClientRegistry(
+        client, exchange=exchange_id, ip_scope_id=scope_digest("ip", weights.scope_id)
+    )
 
 
 # --- rates --------------------------------------------------------------------------------

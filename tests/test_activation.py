@@ -4,6 +4,7 @@ import logging
 
 import pytest
 from freqtrade.configuration import Configuration
+from freqtrade.data.history import history_utils
 from freqtrade.enums import RunMode
 from freqtrade.exceptions import OperationalException
 from freqtrade.exchange import Exchange
@@ -29,6 +30,7 @@ PATCHABLE = [
     (rpc_module.RPC, "_rpc_trade_statistics"),
     (rpc_module, "CryptoToFiatConverter"),
     (ApiServer, "configure_app"),
+    (history_utils, "retrieve_progress_tracker"),
 ]
 
 

@@ -58,7 +58,7 @@ def test_the_example_config_is_valid_and_shows_every_key():
 
 def test_schema_defaults_and_settings_come_from_the_declaration():
     assert [key.dotted for key in KEYS][:3] == ["enabled", "rate_cache.maxsize", "rate_cache.ttl"]
-    assert len(KEYS) == 30
+    assert len(KEYS) == 31
     settings = parse_settings(None)
     assert settings == RatekitSettings()  # the dataclass defaults are the section's defaults
     for key in KEYS:

@@ -17,6 +17,7 @@ from freqtrade_ratekit.config import parse_settings
 from freqtrade_ratekit.documents import (
     RatekitCacheEntry,
     RatekitCacheSide,
+    RatekitClient,
     RatekitFiat,
     RatekitRateBook,
     RatekitReaders,
@@ -293,6 +294,14 @@ def weights_snapshot() -> RatekitWeights:
         ],
         "totals": {"calls": 26, "weight": 86, "wait_s": 1.5, "status_429": 1, "status_418": 2},
         "wait_histogram": {},
+        "background": False,
+        "reserve": 0.5,
+        "waiting": {"calls": 2, "blocked_s": 3.5},
+        "client": None,
+        "clients": [
+            scope_client("a1", "download-data", "running", weight=742, blocked_s=48.5),
+            scope_client("b2", "list-markets", "finished", weight=20, status_429=1),
+        ],
     }
     snapshot["wait_histogram"] = {
         "GET api/v3/ticker/bookTicker": {
@@ -303,6 +312,35 @@ def weights_snapshot() -> RatekitWeights:
         "POST api/v3/order": {"buckets": [[0.1, 6], ["+Inf", 6]], "sum": 0.0, "count": 6},
     }
     return snapshot
+
+
+def scope_client(
+    client_id: str,
+    name: str,
+    state: Any,
+    *,
+    weight: float,
+    blocked_s: float = 0.0,
+    status_429: int = 0,
+) -> RatekitClient:
+    """A non-bot client of the scope, as the client registry lists it."""
+    return {
+        "id": client_id,
+        "name": name,
+        "run_mode": "util_exchange",
+        "host": "host-1",
+        "pid": 4242,
+        "state": state,
+        "started_at": NOW - 120,
+        "updated_at": NOW - 2,
+        "calls": int(weight // 2),
+        "weight": weight,
+        "wait_s": blocked_s * 10,
+        "blocked_s": blocked_s,
+        "waiting": 0,
+        "status_429": status_429,
+        "status_418": 0,
+    }
 
 
 class FakeComponent:
@@ -505,6 +543,50 @@ def test_weight_figures_follow_the_snapshot() -> None:
     assert value(
         samples, "ratekit_info", version=__version__, freqtrade_version="2026.9", exchange="binance"
     )
+
+
+def test_scope_clients_and_this_process_s_priority() -> None:
+    samples = scrape(sample_runtime())
+    download = {"client_id": "a1", "client": "download-data", "run_mode": "util_exchange"}
+    markets = {"client_id": "b2", "client": "list-markets", "run_mode": "util_exchange"}
+
+    assert value(samples, "ratekit_weight_reserve_ratio") == 0.5
+    assert value(samples, "ratekit_weight_background") == 0
+    assert value(samples, "ratekit_weight_calls_waiting") == 2
+    assert value(samples, "ratekit_weight_blocked_seconds_total") == 3.5
+    assert value(samples, "ratekit_scope_client_running", host="host-1", **download) == 1
+    assert value(samples, "ratekit_scope_client_running", host="host-1", **markets) == 0
+    assert value(samples, "ratekit_scope_client_weight_total", host="host-1", **download) == 742
+    assert value(samples, "ratekit_scope_client_calls_total", host="host-1", **download) == 371
+    assert (
+        value(samples, "ratekit_scope_client_blocked_seconds_total", host="host-1", **download)
+        == 48.5
+    )
+    assert (
+        value(
+            samples,
+            "ratekit_scope_client_rate_limited_responses_total",
+            host="host-1",
+            status="429",
+            **markets,
+        )
+        == 1
+    )
+
+
+def test_a_weights_document_without_clients_exposes_no_client_figures() -> None:
+    """A bot of an older ratekit version serves none of the client keys."""
+    snapshot: Any = weights_snapshot()
+    for name in ("background", "reserve", "waiting", "client", "clients"):
+        del snapshot[name]
+    runtime = sample_runtime()
+    runtime.weights = FakeComponent(snapshot)
+
+    samples = scrape(runtime)
+
+    assert value(samples, "ratekit_weight_calls_total", endpoint="POST api/v3/order") == 6
+    assert not [s for s in samples if s.name.startswith("ratekit_scope_client")]
+    assert not [s for s in samples if s.name == "ratekit_weight_reserve_ratio"]
 
 
 def test_wait_histogram_is_cumulative_and_completed_with_inf() -> None:

@@ -146,6 +146,15 @@ def test_prints_tables_of_every_section(
         "Reader snapshots",
         "profit USDT/USD",
         ratekit_server.url,
+        # who else spends the scope's budget, and who goes first
+        "non-bot commands (download-data, ...) at most 50% of each (weights.reserve 0.5)",
+        "2 calls waiting now, waited 3.50 s for budget in all",
+        "Non-bot clients of this scope",
+        "download-data",
+        "list-markets",
+        "host-1 / 4242",
+        "742",  # the download's weight
+        "48 s",  # ... and how long it waited
     ):
         assert expected in out, expected
     # worst cached rates first: the failing pair is listed before the fresh one

@@ -315,7 +315,16 @@ def test_snapshot_shape():
         "endpoints",
         "wait_histogram",
         "totals",
+        "background",
+        "reserve",
+        "waiting",
+        "client",
+        "clients",
     }
+    # a bot's ledger: not a background client, nothing waiting, no non-bot client known
+    assert (snapshot["background"], snapshot["reserve"]) == (False, 0.0)
+    assert snapshot["waiting"] == {"calls": 0, "blocked_s": 0.0}
+    assert (snapshot["client"], snapshot["clients"]) == (None, [])
     assert snapshot["backend"] == {
         "kind": "memory",
         "healthy": True,

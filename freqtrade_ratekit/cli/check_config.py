@@ -124,6 +124,51 @@ def _print_report(settings: Any, config: dict[str, Any], effective: dict[str, An
         console.print(f"coingecko.api_key: {MASK} (set)")
     # ensure_ascii: a value from the environment may hold characters stdout cannot encode.
     console.print_json(json.dumps(effective, sort_keys=True), ensure_ascii=True)
+    if settings.enabled:
+        _print_clients(console, settings, exchange_of(config)[0])
+
+
+def _print_clients(console: Any, settings: Any, exchange_id: str | None) -> None:
+    """The non-bot clients (download-data, list-markets, webserver, ...) of the config's
+    scope, read from its Redis: who besides the bots spends the budget. Never a failure."""
+    import time
+
+    from freqtrade_ratekit.cli.render import clients_table
+    from freqtrade_ratekit.redact import mask_url, scrub, secret_forms, url_secrets
+
+    weights = settings.weights
+    reserve = f"non-bot commands use at most {1 - weights.reserve:.0%} of each pool"
+    if not weights.uses_redis:
+        console.print(
+            f"Non-bot clients: memory backend, nothing is shared: each process counts only its "
+            f"own calls ({reserve}).",
+            markup=False,
+        )
+        return
+    where = f"scope {weights.scope_id!r} on {mask_url(weights.backend)}"
+    if exchange_id is None:
+        console.print(f"Non-bot clients of {where}: no exchange.name, not listed.", markup=False)
+        return
+    from freqtrade_ratekit import wiring
+
+    try:
+        registry = wiring.build_client_registry(settings, exchange_id=exchange_id)
+        try:
+            clients = registry.clients()
+        finally:
+            registry.close()
+    except Exception as exc:  # Redis down or refusing: the config is still valid
+        detail = scrub(f"{type(exc).__name__}: {exc}", secret_forms(url_secrets(weights.backend)))
+        console.print(
+            f"Non-bot clients of {where}: could not be read ({' '.join(detail.split())}).",
+            markup=False,
+        )
+        return
+    if not clients:
+        console.print(f"Non-bot clients of {where}: none ({reserve}).", markup=False)
+        return
+    console.print(f"Non-bot clients of {where} ({reserve}):", markup=False)
+    console.print(clients_table(clients, time.time()))
 
 
 def _print_security(warnings: Sequence[Any], stream: Any, *, quiet_when_none: bool = False) -> None:

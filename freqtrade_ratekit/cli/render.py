@@ -20,6 +20,7 @@ from rich.text import Text
 from freqtrade_ratekit.documents import (
     DocumentT,
     RatekitCacheEntry,
+    RatekitClient,
     RatekitFiat,
     RatekitHistogram,
     RatekitInactive,
@@ -424,6 +425,8 @@ def _weights_parts(weights: RatekitWeights, top: int, now: float) -> list[Render
             line.append(f" - {backend['detail']}")
         parts.append(line)
 
+    parts += _priority_parts(weights)
+
     pools = weights["pools"]
     if pools:
         numeric = ("Used", "Admits", "Limit", "Server", "429", "418")
@@ -470,7 +473,69 @@ def _weights_parts(weights: RatekitWeights, top: int, now: float) -> list[Render
             table.add_section()
             table.add_row(Text("total", "bold"), *_endpoint_figures(totals))
         parts.append(table)
+    parts += _clients_parts(weights.get("clients"), now)
     return parts
+
+
+def _priority_parts(weights: RatekitWeights) -> list[RenderableType]:
+    """Who goes first: this process's priority, the reserve, what waits now. Nothing for a bot
+    of an older ratekit version (no such keys)."""
+    if "reserve" not in weights:
+        return []
+    reserve = _json_number(weights["reserve"])
+    if reserve is None:
+        return []
+    client = weights.get("client")
+    if weights.get("background") and client:
+        line = Text(
+            f"This process: {client['name']} ({client['run_mode']}), not a bot: its calls go "
+            f"after the bots' and use at most {1 - reserve:.0%} of each pool",
+            "yellow",
+        )
+    else:
+        line = Text(
+            f"Priority: bot calls first and may use every pool whole; non-bot commands "
+            f"(download-data, ...) at most {1 - reserve:.0%} of each (weights.reserve "
+            f"{reserve:g})"
+        )
+    waiting = weights.get("waiting")
+    if waiting:
+        calls = _json_number(waiting["calls"]) or 0
+        line.append(
+            f"; {calls:.0f} calls waiting now, waited {_fmt_seconds(waiting['blocked_s'])} "
+            "for budget in all",
+            "yellow" if calls else "",
+        )
+    return [line]
+
+
+def _clients_parts(clients: list[RatekitClient] | None, now: float) -> list[RenderableType]:
+    """The scope's non-bot clients: who, besides the bots, spent the shared budget."""
+    if not clients:
+        return []
+    return [clients_table(clients, now)]
+
+
+def clients_table(clients: Iterable[RatekitClient], now: float) -> Table:
+    """The non-bot clients of a scope as one table (status CLI and check-config)."""
+    figures = ("Weight", "Calls", "Waited", "429", "418", "Seen")
+    columns = ("Client", "Run mode", "Host / pid", "State", *figures)
+    table = _table("Non-bot clients of this scope", columns, figures)
+    for client in clients:
+        state = client["state"]
+        table.add_row(
+            _text(client["name"]),
+            _text(client["run_mode"]),
+            _text(f"{client['host']} / {client['pid']}"),
+            Text(str(state), "green" if state == "running" else "dim"),
+            _fmt_count(client["weight"]),
+            _fmt_count(client["calls"]),
+            _fmt_seconds(client["blocked_s"]),
+            _fmt_count(client["status_429"]),
+            _fmt_count(client["status_418"]),
+            _fmt_ago(client["updated_at"], now),
+        )
+    return table
 
 
 def _endpoint_figures(record: RatekitWeightTotals) -> tuple[str, ...]:

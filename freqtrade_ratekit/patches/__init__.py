@@ -19,7 +19,9 @@ module          Freqtrade target                              what ratekit does 
 --------------  --------------------------------------------  ------------------------------------
 config_loader   Configuration.load_config                     validation (once) and activation
 exchange        Exchange._init_ccxt                           weight accounting on every ccxt
-                                                              client (sync, async, ws)
+                                                              client (sync, async, ws); in a
+                                                              command that does not trade, through
+                                                              `commands` (lowest priority)
                 Exchange.__init__ / Exchange.close            rate caches, their refresher, stop
                 Exchange.get_rate                             reader paths served from memory,
                                                               failing pairs remembered
@@ -31,6 +33,8 @@ readers         RPC._rpc_trade_status / _rpc_trade_statistics  REST/Telegram rea
 fiat            freqtrade.rpc.rpc.CryptoToFiatConverter       background fiat conversion
 api_server      ApiServer.configure_app                       the ratekit routes, behind
                                                               Freqtrade's own auth
+commands        history_utils.retrieve_progress_tracker       download-data's progress shows the
+                                                              time waited for exchange budget
 sim.redirect    FtCoinGeckoApi.__init__ (tests, benchmarks)   stock's CoinGecko at an emulator
                 (freqtrade_ratekit.sim.redirect)
 
@@ -82,7 +86,7 @@ logger = logging.getLogger(__name__)
 SUPPORTED_FREQTRADE = ((2025, 12), (2026, 9))
 """Oldest and newest Freqtrade release (year, month) this version was tested on."""
 
-FEATURE_TARGETS = ("api_server", "readers", "exchange", "fiat")
+FEATURE_TARGETS = ("api_server", "readers", "exchange", "fiat", "commands")
 """The target modules `activate` instruments, in this order (the config loader is armed by
 `install`)."""
 
@@ -164,16 +168,22 @@ def current_settings() -> RatekitSettings | None:
     return active_settings()
 
 
-def activate(settings: RatekitSettings) -> None:
-    """Install the feature targets (once) and start a fresh runtime for these settings."""
-    from freqtrade_ratekit.patches import api_server, exchange, fiat, readers
+def activate(settings: RatekitSettings, *, command: str | None = None) -> None:
+    """Install the feature targets (once) and start a fresh runtime for these settings;
+    `command` is the Freqtrade subcommand of this process (`download-data`, ...), the name a
+    non-bot client is listed under."""
+    from freqtrade_ratekit.patches import api_server, commands, exchange, fiat, readers
 
     with LOCK:
         if not is_installed():
             raise RuntimeError("freqtrade_ratekit.install() must run before activate()")
-        runtime.replace(runtime.Runtime(settings=settings, freqtrade_version=freqtrade_version()))
+        runtime.replace(
+            runtime.Runtime(
+                settings=settings, freqtrade_version=freqtrade_version(), command=command
+            )
+        )
         if is_active():
             return
-        for target in (api_server, readers, exchange, fiat):
+        for target in (api_server, readers, exchange, fiat, commands):
             target._instrument()
         logger.info("ratekit %s active (Freqtrade %s)", own_version(), freqtrade_version())

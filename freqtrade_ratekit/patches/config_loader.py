@@ -39,7 +39,9 @@ def _wrap_load_config(original: Callable[..., dict[str, Any]]) -> Callable[..., 
         except RatekitConfigError as exc:
             raise _config_error(exc) from None
         if settings.enabled:
-            patches.activate(settings)
+            args = getattr(self, "args", None)
+            command = args.get("command") if isinstance(args, dict) else None
+            patches.activate(settings, command=command if isinstance(command, str) else None)
         elif not patches.is_active():
             logger.info("ratekit is disabled for this config: Freqtrade runs unpatched")
         elif active_runtime() is not None:

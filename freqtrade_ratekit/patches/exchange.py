@@ -3,7 +3,9 @@ rate caches and their refresher (`Exchange.__init__` / `get_rate` / `close`), th
 triggers of the running bot (`FreqtradeBot.startup` / `_refresh_active_whitelist`), and the
 batched pricing of its iterations (`FreqtradeBot.process`, `Exchange.get_rate` / `get_rates`).
 
-Only a trading bot (dry or live) is patched; the components are built by `wiring`.
+Only a trading bot (dry or live) gets the rate caches and the trading batch; a command that
+does not trade gets weight accounting only, at the lowest priority (`patches/commands.py`). The
+components are built by `wiring`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from freqtrade_ratekit import runtime, wiring
 from freqtrade_ratekit.patches._patcher import LOCK, PATCHER
 from freqtrade_ratekit.patches._state import active_runtime, trading
+from freqtrade_ratekit.patches.commands import instrument_command
 from freqtrade_ratekit.patches.readers import (
     is_reader_path,
     precompute_profit,
@@ -81,7 +84,8 @@ def _uninstrument() -> None:
 
 
 def _wrap_init_ccxt(original: Any) -> Any:
-    """Charge every ccxt REST call of a trading bot (sync, async and ws clients) to its pools."""
+    """Charge every ccxt REST call of a trading bot (sync, async and ws clients) to its pools;
+    a command that does not trade (download-data, ...) is charged at the lowest priority."""
 
     @functools.wraps(original)
     def _init_ccxt(
@@ -93,6 +97,8 @@ def _wrap_init_ccxt(original: Any) -> Any:
             from freqtrade_ratekit.weights import instrument
 
             instrument(api, _ledger_for(rt, api, exchange_config, self.trading_mode.value))
+        elif rt is not None:
+            instrument_command(self, api, exchange_config)
         return api
 
     return _init_ccxt

@@ -196,6 +196,86 @@ def make_bot_config(
     return deep_merge(config, extra or {})
 
 
+class CommandProcess:
+    """A Freqtrade command that is not a bot (``download-data``, ``list-markets``, ...) in a
+    subprocess, through ratekit's CLI or the stock launcher; output goes to ``log_path``."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        config: dict[str, Any],
+        workdir: Path,
+        *,
+        with_ratekit: bool,
+        name: str = "command",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.argv = list(argv)  # the subcommand and its arguments, without `-c`
+        self.config = config
+        self.workdir = Path(workdir)
+        self.with_ratekit = with_ratekit
+        self.extra_env = dict(env or {})
+        self.config_path = self.workdir / f"{name}.json"
+        self.log_path = self.workdir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self._log_file: IO[bytes] | None = None
+
+    def command(self) -> list[str]:
+        module = RATEKIT_MODULE if self.with_ratekit else STOCK_MODULE
+        return [sys.executable, "-m", module, *self.argv, "-c", str(self.config_path)]
+
+    def start(self) -> CommandProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(json.dumps(self.config, indent=2))
+        self._log_file = self.log_path.open("ab")
+        self.started_at = time.time()
+        self.process = subprocess.Popen(  # noqa: S603  (our own argv, no shell)
+            self.command(),
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.workdir,
+            env={**os.environ, "COLUMNS": "160", **self.extra_env},
+        )
+        return self
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once it ended within `timeout` s, else None (still running)."""
+        if self.process is None:
+            raise RuntimeError("not started")
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._ended()
+        return code
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGINT (Freqtrade's own abort), then SIGKILL after ``timeout``."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        self._ended()
+        return process.returncode if process is not None else None
+
+    def _ended(self) -> None:
+        if self.ended_at is None:
+            self.ended_at = time.time()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
 class BotProcess:
     """A real Freqtrade dry-run bot in a subprocess; logs go to ``workdir / "bot.log"``."""
 

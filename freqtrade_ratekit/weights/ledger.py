@@ -42,8 +42,21 @@ failures (`RetryPolicy`). A response below 400 resets the streak of its pools. E
 from Retry-After (seconds or HTTP date), a ban, or an exhausted endpoint's reset time, lasts at
 most `workers.MAX_PAUSE_S` (3 days).
 
+Priorities across processes (`background`, `reserve`): a ledger built for a Freqtrade
+command that does not trade (download-data, list-markets, webserver, ...) is a *background*
+ledger: every one of its calls waits at priority `BACKGROUND`, behind every call of the bots
+(`Priority.ORDER`, `ACCOUNT`, `MARKET_DATA`), and, at that priority, a pool only admits while it
+holds less than `(1 - reserve) x capacity`. A bot's calls may use the whole capacity. Inside one
+process the queue orders the waiters; between processes sharing a Redis budget there is no
+common queue, and the reserve is what puts the bots first: however much a download asks for,
+`reserve x capacity` of every window stays free for the bots of the scope. The admission itself
+is the backends' (same Lua script, same memory window), handed a lower capacity.
+
 Snapshot: `limit` is the published limit; `effective_limit`, `used` and `remaining` are what is
 enforced right now: headroom x limit, or the backend's local share while it is degraded.
+`waiting` says how many calls wait now and for how much wall time at least one call waited;
+`client` is this process's record when it is a non-bot client, `clients` every non-bot client of
+the scope the registry knows (see `clients.py`).
 """
 
 from __future__ import annotations
@@ -63,12 +76,16 @@ from enum import StrEnum
 from typing import Any
 
 from freqtrade_ratekit.documents import (
+    RatekitClient,
     RatekitEndpoint,
     RatekitHistogram,
     RatekitPool,
+    RatekitWaiting,
     RatekitWeights,
+    RatekitWeightTotals,
 )
 from freqtrade_ratekit.weights.backends import Backend, MemoryBackend, WindowSpec
+from freqtrade_ratekit.weights.clients import ClientIdentity, ClientRegistry
 from freqtrade_ratekit.weights.headers import body_says_rate_limited, header_value, parse_usage
 from freqtrade_ratekit.weights.presets import (
     PoolSpec,
@@ -89,6 +106,11 @@ BLOCKED_RECHECK_S = 1.0
 MAX_WAIT_SLICE_S = 60.0
 """Longest single wait of a blocked call before it looks again (a longer wait is several)."""
 MIN_WAIT_SLICE_S = 0.001
+
+BACKGROUND = int(max(Priority)) + 1
+"""The priority of every call of a non-bot client (download-data, list-markets, webserver, ...):
+after orders, account reads and market data of the bots, and held to `(1 - reserve)` of each
+pool (see the module docstring)."""
 
 
 def _bounded_wait(seconds: float) -> float:
@@ -128,6 +150,7 @@ class Charge:
 class _PoolState:
     spec: PoolSpec
     window: WindowSpec
+    low_window: WindowSpec  # the same window as `BACKGROUND` calls see it: less the reserve
     server_used: float | None = None
     server_used_at: float | None = None
     status_429: int = 0
@@ -194,14 +217,24 @@ class Ledger:
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
+        background: bool = False,
+        reserve: float = 0.0,
+        client: ClientIdentity | None = None,
+        registry: ClientRegistry | None = None,
     ) -> None:
         if not 0 < headroom <= 1:
             raise ValueError(f"headroom must be in (0, 1], got {headroom!r}")
+        if not (isinstance(reserve, int | float) and 0 <= reserve < 1):
+            raise ValueError(f"reserve must be in [0, 1), got {reserve!r}")
         for spec in preset.pools:
             _check_pool(spec)
         self.preset = preset
         self.mode = Mode(mode)
         self.headroom = float(headroom)
+        self.background = bool(background)
+        self.reserve = float(reserve)
+        self.client = client
+        self.registry = registry
         self._clock = clock
         self._wall = wall
         self._sleep = sleep
@@ -213,10 +246,14 @@ class Ledger:
         self._endpoints: dict[str, _EndpointStats] = {}
         self._charge_cache: dict[tuple[str, str, str, float, tuple[str, ...]], Charge] = {}
         self._weight_params = preset.weight_params  # request params some weights depend on
-        self._items_cache: dict[tuple[tuple[str, float], ...], list[tuple[WindowSpec, float]]] = {}
+        self._items_cache: dict[
+            tuple[tuple[tuple[str, float], ...], bool], list[tuple[WindowSpec, float]]
+        ] = {}
         self._streaking: set[str] = set()  # pools with a 429/418 streak to reset on success
         self._waiters: list[_Waiter] = []
         self._sequence = itertools.count()
+        self._blocked_since: float | None = None  # clock() when the queue last became busy
+        self._blocked_s = 0.0  # closed spans of a busy queue
         for spec in preset.pools:
             if not spec.per_endpoint:
                 self._pool(spec.name)
@@ -260,19 +297,32 @@ class Ledger:
         state = self._pools.get(name)
         if state is None:
             spec = self.preset.pool(name)  # its template was checked at construction
-            window = WindowSpec(name, spec.scope, spec.interval_s, spec.limit * self.headroom)
-            state = self._pools[name] = _PoolState(spec, window)
+            capacity = spec.limit * self.headroom
+            window = WindowSpec(name, spec.scope, spec.interval_s, capacity)
+            low = WindowSpec(name, spec.scope, spec.interval_s, capacity * (1.0 - self.reserve))
+            state = self._pools[name] = _PoolState(spec, window, low)
         return state
 
-    def _items(self, charge: Charge) -> list[tuple[WindowSpec, float]]:
-        """(window, weight) per pool of `charge`; called under the lock (creates pools)."""
-        items = self._items_cache.get(charge.pools)
+    def _level(self, charge: Charge, priority: Priority | int | None) -> int:
+        """The priority a call waits at: its own (or the caller's), and never ahead of
+        `BACKGROUND` in a background ledger."""
+        level = int(charge.priority if priority is None else priority)
+        return max(level, BACKGROUND) if self.background else level
+
+    def _items(self, charge: Charge, level: int) -> list[tuple[WindowSpec, float]]:
+        """(window, weight) per pool of `charge` at priority `level` (a `BACKGROUND` call sees
+        each pool less the reserve); called under the lock (creates pools)."""
+        low = level >= BACKGROUND and self.reserve > 0
+        key = (charge.pools, low)
+        items = self._items_cache.get(key)
         if items is None:
-            items = [
-                (self._pool(n).window, w) for n, w in charge.pools if w > 0 and math.isfinite(w)
-            ]
+            items = []
+            for name, weight in charge.pools:
+                if weight > 0 and math.isfinite(weight):
+                    state = self._pool(name)
+                    items.append((state.low_window if low else state.window, weight))
             if len(self._items_cache) < 4096:
-                self._items_cache[charge.pools] = items
+                self._items_cache[key] = items
         return items
 
     # ------------------------------------------------------------------------ admission
@@ -282,7 +332,8 @@ class Ledger:
             return 0.0
         start = self._clock()
         with self._cond:
-            items = self._items(charge)
+            level = self._level(charge, priority)
+            items = self._items(charge, level)
             if self.mode is Mode.OBSERVE:
                 self.backend.record(items)
                 self._count_call(charge, 0.0)
@@ -290,7 +341,7 @@ class Ledger:
             if self._admitted_at_once(items):
                 self._count_call(charge, 0.0)
                 return 0.0
-            waiter = self._enqueue(charge, priority, items)
+            waiter = self._enqueue(charge, level, items)
             waited_at_all = False
             try:
                 while not self._turn_locked(waiter):
@@ -316,7 +367,8 @@ class Ledger:
             return 0.0
         start = self._clock()
         with self._cond:
-            items = self._items(charge)
+            level = self._level(charge, priority)
+            items = self._items(charge, level)
             if self.mode is Mode.OBSERVE:
                 self.backend.record(items)
                 self._count_call(charge, 0.0)
@@ -324,7 +376,7 @@ class Ledger:
             if self._admitted_at_once(items):
                 self._count_call(charge, 0.0)
                 return 0.0
-            waiter = self._enqueue(charge, priority, items)
+            waiter = self._enqueue(charge, level, items)
             waiter.loop = asyncio.get_running_loop()
             waiter.event = asyncio.Event()
         waited_at_all = False
@@ -353,9 +405,10 @@ class Ledger:
         return not self._waiters and (not items or self.backend.try_admit(items) <= 0)
 
     def _enqueue(
-        self, charge: Charge, priority: Priority | int | None, items: list[tuple[WindowSpec, float]]
+        self, charge: Charge, level: int, items: list[tuple[WindowSpec, float]]
     ) -> _Waiter:
-        level = int(charge.priority if priority is None else priority)
+        if not self._waiters:
+            self._blocked_since = self._clock()
         waiter = _Waiter(
             charge,
             level,
@@ -378,7 +431,14 @@ class Ledger:
         """`waiter` gives up (it raised): out of the queue, and the others look again."""
         if waiter in self._waiters:
             self._waiters.remove(waiter)
+            self._settle_blocked_locked()
             self._notify_locked()
+
+    def _settle_blocked_locked(self) -> None:
+        """The queue just lost waiters: when it is empty, its busy span ends."""
+        if not self._waiters and self._blocked_since is not None:
+            self._blocked_s += max(0.0, self._clock() - self._blocked_since)
+            self._blocked_since = None
 
     def _grant_locked(self) -> None:
         """Admit, in (priority, arrival) order, every waiter that fits and is not behind an
@@ -408,6 +468,7 @@ class Ledger:
                     blocked |= waiter.pools
         finally:
             if finished:
+                self._settle_blocked_locked()
                 self._notify_locked(finished)
 
     def _notify_locked(self, granted: list[_Waiter] | None = None) -> None:
@@ -423,6 +484,70 @@ class Ledger:
         """How many calls are waiting for admission right now."""
         with self._cond:
             return len(self._waiters)
+
+    def waiting_status(self) -> RatekitWaiting:
+        """Calls waiting now, and the wall time during which at least one call waited."""
+        with self._cond:
+            return self._waiting_locked()
+
+    def _waiting_locked(self) -> RatekitWaiting:
+        blocked = self._blocked_s
+        if self._blocked_since is not None:
+            blocked += max(0.0, self._clock() - self._blocked_since)
+        return {"calls": len(self._waiters), "blocked_s": blocked}
+
+    def totals(self) -> RatekitWeightTotals:
+        """Calls, weight, waits and 429/418 of every endpoint so far (no backend call)."""
+        with self._cond:
+            stats = list(self._endpoints.values())
+        return {
+            "calls": sum(s.calls for s in stats),
+            "weight": sum(s.weight for s in stats),
+            "wait_s": sum(s.wait_s for s in stats),
+            "status_429": sum(s.status_429 for s in stats),
+            "status_418": sum(s.status_418 for s in stats),
+        }
+
+    def client_record(self, state: str = "running") -> RatekitClient | None:
+        """This process's record as a non-bot client (None for a bot: no `client`)."""
+        client = self.client
+        if client is None:
+            return None
+        totals = self.totals()
+        waiting = self.waiting_status()
+        return {
+            "id": client.id,
+            "name": client.name,
+            "run_mode": client.run_mode,
+            "host": client.host,
+            "pid": client.pid,
+            "state": "finished" if state == "finished" else "running",
+            "started_at": client.started_at,
+            "updated_at": self._wall(),
+            "calls": totals["calls"],
+            "weight": totals["weight"],
+            "wait_s": totals["wait_s"],
+            "blocked_s": waiting["blocked_s"],
+            "waiting": waiting["calls"],
+            "status_429": totals["status_429"],
+            "status_418": totals["status_418"],
+        }
+
+    def scope_clients(self, *, read_registry: bool = True) -> list[RatekitClient]:
+        """The non-bot clients of the scope: the registry's records, this process's own one
+        fresh; only this process's own when the registry cannot (or need not: the backend is
+        degraded, Redis is away) be read, or there is none."""
+        own = self.client_record()
+        records: list[RatekitClient] = []
+        if self.registry is not None and read_registry:
+            try:
+                records = self.registry.clients()
+            except Exception as exc:
+                logger.debug("ratekit: reading the scope's clients failed: %s", exc)
+        if own is not None:
+            records = [r for r in records if r["id"] != own["id"]] + [own]
+            records.sort(key=lambda r: (r["started_at"], r["id"]))
+        return records
 
     def wake(self) -> None:
         """Re-examine the waiters now (e.g. after a clock jump in tests or a config change)."""
@@ -528,6 +653,7 @@ class Ledger:
                 name: _EndpointStats(**{**vars(s), "wait_counts": list(s.wait_counts)})
                 for name, s in self._endpoints.items()
             }
+            waiting = self._waiting_locked()
         backend_status = self.backend.status()
         pool_rows: list[RatekitPool] = []
         for state in pools:
@@ -565,6 +691,8 @@ class Ledger:
             "preset": self.preset.name,
             "headroom": self.headroom,
             "exchange": self.preset.exchange_id,
+            "background": self.background,
+            "reserve": self.reserve,
             "backend": {
                 "kind": backend_status.kind,
                 "healthy": backend_status.healthy,
@@ -584,4 +712,7 @@ class Ledger:
                 "status_429": sum(row["status_429"] for row in endpoint_rows),
                 "status_418": sum(row["status_418"] for row in endpoint_rows),
             },
+            "waiting": waiting,
+            "client": self.client_record(),
+            "clients": self.scope_clients(read_registry=not backend_status.degraded),
         }
