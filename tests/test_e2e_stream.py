@@ -90,10 +90,11 @@ def test_a_streamed_bot_prices_its_loop_without_rest_and_survives_losing_the_str
     age = after["served_age"]
     assert ["+Inf", age["count"]] in age["buckets"]
     assert [MAX_AGE, age["count"]] in age["buckets"]
-    # beside Freqtrade's own websocket candles, on a connection of its own
-    kinds = exchange.stats()["websocket"]["subscriptions"]["active_by_kind"]
-    assert kinds.get("bookTicker", 0) >= TRADES and kinds.get("kline", 0) >= 1, kinds
-    assert exchange.stats()["websocket"]["connections"]["open"] >= 2
+    # one connection for all the book tickers (Freqtrade's own websocket candles, when it
+    # subscribes them, have their own: tests/test_sim_ws.py runs those end to end)
+    websocket = exchange.stats()["websocket"]
+    assert websocket["subscriptions"]["active_by_kind"].get("bookTicker", 0) >= TRADES
+    assert after["stream"] is not None and after["stream"]["connects"] == 1
     status, rows, _ = process.get("/api/v1/status")
     assert status == 200 and len(rows) == TRADES
     assert all(row["current_rate"] > 0 for row in rows)
