@@ -17,7 +17,7 @@ so whoever owns the component's life owns its cleanup too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +240,25 @@ def build_rate_book(
     )
 
 
+def connection_admission(ledger: Ledger | None) -> Callable[[], Awaitable[float]] | None:
+    """`async () -> seconds waited`: one websocket connection attempt charged to the ledger's
+    `WS_CONNECTIONS` pool (shared through its backend, waiting under `enforce`); None when
+    the preset publishes no connection limit."""
+    if ledger is None or not any(spec.name == CONNECTION_POOL for spec in ledger.preset.pools):
+        return None
+    charge = Charge(
+        endpoint="ws connect",
+        weight=1.0,
+        pools=((CONNECTION_POOL, 1.0),),
+        priority=Priority.MARKET_DATA,
+    )
+
+    async def admit_connect() -> float:
+        return await ledger.acquire_async(charge)
+
+    return admit_connect
+
+
 def build_price_stream(
     settings: RatekitSettings,
     *,
@@ -249,19 +268,7 @@ def build_price_stream(
 ) -> PriceStream:
     """The websocket price stream: book tickers (full tickers when a side needs `last`), its
     connects charged to the ledger's connection pool when the preset has one."""
-    admit = None
-    if ledger is not None and any(spec.name == CONNECTION_POOL for spec in ledger.preset.pools):
-        charge = Charge(
-            endpoint="ws connect",
-            weight=1.0,
-            pools=((CONNECTION_POOL, 1.0),),
-            priority=Priority.MARKET_DATA,
-        )
-
-        async def admit_connect() -> float:
-            return await ledger.acquire_async(charge)
-
-        admit = admit_connect
+    admit = connection_admission(ledger)
     exchange_id = ledger.preset.exchange_id if ledger is not None else ""
     return PriceStream(
         make_client=make_client,

@@ -14,6 +14,7 @@ from freqtrade_ratekit.rates.stream import PriceStream
 from freqtrade_ratekit.rates.trading_batch import TradingBatch
 from freqtrade_ratekit.workers import Backoff
 from tests.helpers import FakeClock, wait_for
+from tests.redis_fixtures import RedisServer, requires_redis
 
 PAIRS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 
@@ -212,3 +213,82 @@ def test_book_tickers_do_not_serve_a_side_that_needs_the_last_price(streams, clo
     finally:
         batch.stop()
     assert found.reason == "batch" and found.ticker is not None and found.ticker["last"] == 50.5
+
+
+# -- connects draw on the exchange's connection pool (rule 10) --------------------------------
+
+
+STOPPERS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_backends() -> Any:
+    yield
+    while STOPPERS:
+        STOPPERS.pop()()
+
+
+def connect_admitter(settings: dict[str, Any]) -> Any:
+    """The stream's connection admission as the bot wires it, on a real ledger for binance."""
+    from freqtrade_ratekit.config import parse_settings
+    from freqtrade_ratekit.wiring import build_ledger, connection_admission
+
+    parsed = parse_settings({"enabled": True, **settings})
+    ledger = build_ledger(
+        parsed,
+        exchange_id="binance",
+        trading_mode="spot",
+        rate_limit_ms=50,
+        on_stop=STOPPERS.append,
+    )
+    admit = connection_admission(ledger)
+    assert admit is not None
+    return admit, ledger
+
+
+def admitted_within(admit: Any, attempts: int, seconds: float) -> int:
+    """How many of `attempts` connects the budget lets through within `seconds`."""
+
+    async def run() -> int:
+        done = 0
+        for _ in range(attempts):
+            try:
+                await asyncio.wait_for(admit(), timeout=seconds)
+            except TimeoutError:
+                break
+            done += 1
+        return done
+
+    return asyncio.run(run())
+
+
+BUDGET = {"WS_CONNECTIONS": {"limit": 3, "interval": 300}}
+
+
+def test_connects_wait_for_the_connection_pool_under_enforce():
+    admit, ledger = connect_admitter(
+        {"weights": {"mode": "enforce", "headroom": 1.0, "pools": BUDGET}}
+    )
+    assert admitted_within(admit, 5, 0.5) == 3
+    pool = next(p for p in ledger.snapshot()["pools"] if p["name"] == "WS_CONNECTIONS")
+    assert pool["used"] == 3 and pool["limit"] == 3
+
+
+@requires_redis
+def test_bots_of_one_scope_share_the_connection_pool_through_redis():
+    with RedisServer() as redis_server:
+        shared_connects(redis_server.url)
+
+
+def shared_connects(url: str) -> None:
+    weights = {
+        "mode": "enforce",
+        "headroom": 1.0,
+        "pools": BUDGET,
+        "backend": url,
+        "scope_id": "host-a",
+    }
+    first, _ = connect_admitter({"weights": weights})
+    second, _ = connect_admitter({"weights": weights})
+    assert admitted_within(first, 2, 0.5) == 2
+    assert admitted_within(second, 3, 0.5) == 1  # the scope's third connect; then it waits
