@@ -9,7 +9,9 @@ so whoever owns the component's life owns its cleanup too.
 - `build_ledger`        the weight ledger: preset resolution, memory or Redis backend; for a
                         non-bot client (download-data, ...) at the lowest priority, with its
                         record in the scope's client registry
-- `build_rate_book`     the rate caches of one exchange and their refresher
+- `build_rate_book`     the rate caches of one exchange, their refresher and the trading batch
+- `build_price_stream`  the websocket price stream; `connection_admission` charges its
+                        connects to the exchange's `WS_CONNECTIONS` pool
 - `build_fiat_converter` the background fiat converter, with a Redis store shared by the bots
                         of a scope when the weights backend is Redis
 """
