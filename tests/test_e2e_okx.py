@@ -56,8 +56,13 @@ BOOKS = "market/books"
 
 def reduced_pools() -> dict[str, dict[str, float]]:
     """`weights.pools` for the emulator's limits: every template pool of the okx preset that
-    public endpoints draw from, at `LIMIT_SCALE` of its published limit."""
-    pools = {spec.name: spec for spec in preset_for("okx").pools if spec.scope == "ip"}
+    public REST endpoints draw from (per IP, per endpoint; not the websocket connection pool),
+    at `LIMIT_SCALE` of its published limit."""
+    pools = {
+        spec.name: spec
+        for spec in preset_for("okx").pools
+        if spec.scope == "ip" and spec.per_endpoint
+    }
     return {
         name: {"limit": spec.limit * LIMIT_SCALE, "interval": spec.interval_s}
         for name, spec in pools.items()
