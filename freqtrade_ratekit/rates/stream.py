@@ -261,7 +261,7 @@ class PriceStream:
         with self._lock:
             for symbol, ticker in arrived.items():
                 self._seen[str(symbol)] = cache.get(symbol, ticker)
-                if isinstance(ticker, Mapping) and _priced(ticker):
+                if isinstance(ticker, Mapping) and priced(ticker):
                     self._latest[str(symbol)] = (dict(ticker), now)
                     self._messages += 1
             self._connected = True
@@ -307,7 +307,8 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(event.wait(), timeout=seconds)
 
 
-def _priced(ticker: Mapping[str, Any]) -> bool:
+def priced(ticker: Mapping[str, Any]) -> bool:
+    """A ticker with a positive bid or ask: anything else cannot price a trade."""
     return any(
         isinstance(ticker.get(key), int | float) and ticker.get(key) for key in ("bid", "ask")
     )

@@ -37,7 +37,7 @@ from freqtrade_ratekit.documents import (
 )
 from freqtrade_ratekit.rates.refresher import MalformedAnswer, check_batch
 from freqtrade_ratekit.rates.sources import TickerSource, merge_tickers
-from freqtrade_ratekit.rates.stream import PriceStream
+from freqtrade_ratekit.rates.stream import PriceStream, priced
 from freqtrade_ratekit.workers import Backoff, backoff_ceiling, describe_error, full_jitter
 
 logger = logging.getLogger(__name__)
@@ -395,7 +395,7 @@ class TradingBatch:
         return {
             pair: ticker
             for pair, ticker in batch.items()
-            if isinstance(ticker, Mapping) and _priced(ticker)
+            if isinstance(ticker, Mapping) and priced(ticker)
         }
 
     def _record_success(self, answer: BatchAnswer) -> None:
@@ -468,9 +468,3 @@ class TradingBatch:
                 "last_call": self._last_call.copy() if self._last_call else None,
                 "stream": self.stream.snapshot() if self.stream is not None else None,
             }
-
-
-def _priced(ticker: Mapping[str, Any]) -> bool:
-    return any(
-        isinstance(ticker.get(key), int | float) and ticker.get(key) for key in ("bid", "ask")
-    )
